@@ -1,0 +1,90 @@
+"""The Python API: load a model by alias or path, then run a prompt.
+
+    from eager_local import load
+    model = load()                                  # the embedded default model
+    result = model.run("Tom had 15 marbles ...", method="eager", theta=1.0, max_seqs=8)
+    for ev in model.stream("...", method="parallel", max_seqs=4): ...
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from .controller import collect, generate
+from .events import Event
+from .registry import ModelSpec, load_registry, model_path
+from .result import ModelInfo, RunResult
+from .settings import Settings
+
+
+@dataclass
+class Model:
+    """A loaded model: its registry entry, its engine and what identifies the file."""
+
+    spec: ModelSpec
+    engine: object
+    info: ModelInfo
+
+    def settings(self, base: Settings | None = None, **overrides) -> Settings:
+        """Settings with the model's own stop strings added."""
+        s = base or Settings()
+        if overrides:
+            s = s.with_(**overrides)
+        if self.spec.stop:
+            s = s.with_(stop=tuple(dict.fromkeys(s.stop + self.spec.stop)))
+        return s.validate()
+
+    def stream(
+        self,
+        prompt: str,
+        settings: Settings | None = None,
+        *,
+        cancel: threading.Event | None = None,
+        resume: RunResult | None = None,
+        **overrides,
+    ) -> Iterator[Event]:
+        """Yield the run's events (see eager_local.events)."""
+        return generate(
+            self.engine, prompt, self.settings(settings, **overrides),
+            model=self.info, cancel=cancel, resume=resume,
+        )
+
+    def run(self, prompt: str, settings: Settings | None = None, **overrides) -> RunResult:
+        """Run to the end and return the result."""
+        return collect(self.stream(prompt, settings, **overrides))
+
+    def close(self) -> None:
+        close = getattr(self.engine, "close", None)
+        if close:
+            close()
+
+
+def load(
+    model: str | None = None,
+    *,
+    n_ctx: int | None = None,
+    n_gpu_layers: int | None = None,
+    n_threads: int | None = None,
+    n_seq_max: int = 256,
+    hash_file: bool = True,
+) -> Model:
+    """Load a registry alias, a .gguf path, or (None) the registry's default model."""
+    from .engine.llama import LlamaEngine
+    from .model_file import check_gguf, sha256_of
+
+    spec = load_registry().get(model)
+    path = model_path(spec)
+    check_gguf(path)
+    engine = LlamaEngine(
+        path,
+        n_ctx=n_ctx or spec.n_ctx,
+        n_seq_max=n_seq_max,
+        n_threads=n_threads,
+        n_gpu_layers=spec.n_gpu_layers if n_gpu_layers is None else n_gpu_layers,
+        prompt_format=spec.prompt_format,
+    )
+    sha = sha256_of(path) if hash_file else None
+    return Model(spec, engine, ModelInfo(spec.alias, str(Path(path).resolve()), sha))

@@ -1,0 +1,75 @@
+"""``eager models``: the registry's aliases, where each file is, present or not."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from ..errors import ModelError
+from ..model_file import check_gguf, sha256_of
+from ..registry import expected_sha256, load_registry, model_path
+
+
+def register(sub) -> None:
+    p = sub.add_parser("models", help="list the model registry",
+                       description="List models.toml aliases and whether their files are present.")
+    p.add_argument("--verify", action="store_true", help="check each present file's size, header and sha256")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=main)
+
+
+def describe(spec, verify: bool = False) -> dict:
+    row = {"alias": spec.alias, "source": spec.source, "n_ctx": spec.n_ctx,
+           "n_gpu_layers": spec.n_gpu_layers, "prompt_format": spec.prompt_format,
+           "description": spec.description, "origin": spec.origin}
+    try:
+        path = model_path(spec, assemble=False)
+    except ModelError as e:
+        row.update(path=None, present=False, status=e.message)
+        return row
+    row["path"] = str(path)
+    present = Path(path).is_file()
+    row["present"] = present
+    row["size"] = Path(path).stat().st_size if present else None
+    if not present:
+        row["status"] = "assembled on first use" if spec.package else "missing"
+    else:
+        row["status"] = "present"
+    if verify and present:
+        try:
+            check_gguf(Path(path))
+            digest = sha256_of(Path(path))
+            want = expected_sha256(spec)
+            row["sha256"] = digest
+            row["status"] = ("verified" if want == digest else "SHA256 MISMATCH") if want else "ok (no sha256 to compare)"
+        except ModelError as e:
+            row["status"] = e.message
+    return row
+
+
+def main(args) -> int:
+    reg = load_registry()
+    rows = [describe(spec, args.verify) for spec in reg.models.values()]
+    for r in rows:
+        r["default"] = r["alias"] == reg.default
+    if args.json:
+        json.dump({"files": list(reg.files), "default": reg.default, "models": rows}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        console = Console(highlight=False)
+        table = Table(title="eager-local models", title_justify="left")
+        for col in ("alias", "status", "size", "n_ctx", "gpu", "format", "path"):
+            table.add_column(col, overflow="fold")
+        for r in rows:
+            size = f"{r['size'] / 1e6:.0f} MB" if r.get("size") else "-"
+            alias = r["alias"] + (" (default)" if r["default"] else "")
+            table.add_row(alias, r["status"], size, str(r["n_ctx"]), str(r["n_gpu_layers"]),
+                          r["prompt_format"], r.get("path") or r["source"])
+        console.print(table)
+        console.print(f"registry files: {', '.join(reg.files)}", style="dim")
+    bad = [r for r in rows if args.verify and r["status"] not in ("verified", "ok (no sha256 to compare)", "missing", "assembled on first use")]
+    return 1 if bad else 0

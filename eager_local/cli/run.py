@@ -1,0 +1,69 @@
+"""``eager run``: one prompt, streamed as a growing branch tree, or one JSON document."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from ..errors import PromptError
+from .common import add_model_args, add_settings_args, load_model_from_args, settings_from_args
+
+
+def register(sub) -> None:
+    p = sub.add_parser("run", help="run EAGER, full parallel or greedy on one prompt",
+                       description="Decode one prompt; stream the branch tree, or print --json.")
+    p.add_argument("prompt", nargs="?", help="the prompt (or --prompt-file, or standard input)")
+    p.add_argument("--prompt-file", "-f", metavar="PATH", help="read the prompt from a UTF-8 file")
+    p.add_argument("--json", action="store_true", help="print one JSON document instead of the live view")
+    add_model_args(p)
+    add_settings_args(p)
+    p.set_defaults(func=main)
+
+
+def read_prompt(args) -> str:
+    if args.prompt is not None and args.prompt_file:
+        raise PromptError("give the prompt as an argument or with --prompt-file, not both")
+    if args.prompt_file:
+        path = Path(args.prompt_file).expanduser()
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except FileNotFoundError:
+            raise PromptError(f"prompt file {path} not found") from None
+        except IsADirectoryError:
+            raise PromptError(f"prompt file {path} is a directory") from None
+        except UnicodeDecodeError as e:
+            raise PromptError(f"prompt file {path} is not UTF-8 (byte {e.start}): convert it to UTF-8") from None
+        except OSError as e:
+            raise PromptError(f"cannot read prompt file {path}: {e.strerror}") from None
+    elif args.prompt is not None:
+        text = args.prompt
+    elif not sys.stdin.isatty():
+        data = sys.stdin.buffer.read()
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise PromptError("standard input is not UTF-8: convert it to UTF-8") from None
+    else:
+        raise PromptError('no prompt: eager run "your prompt" (or --prompt-file PATH, or pipe it in)')
+    if not text.strip():
+        raise PromptError("the prompt is empty: give some text for the model to continue")
+    return text
+
+
+def main(args) -> int:
+    prompt = read_prompt(args)
+    settings = settings_from_args(args)
+    model = load_model_from_args(args)
+    try:
+        if args.json:
+            result = model.run(prompt, settings)
+            json.dump(result.to_json(), sys.stdout, ensure_ascii=False)
+            sys.stdout.write("\n")
+        else:
+            from .live import stream_to_terminal
+
+            stream_to_terminal(model.stream(prompt, settings), model.info)
+    finally:
+        model.close()
+    return 0

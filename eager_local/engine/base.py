@@ -1,0 +1,85 @@
+"""What the controller needs from an inference engine.
+
+Sequence ids here are engine *slots* (llama.cpp sequence ids), recycled by
+``SlotPool``; the controller maps its own sequence numbers onto them.
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import Protocol, Sequence
+
+import numpy as np
+
+
+class Engine(Protocol):
+    """A model with a multi-sequence KV cache, decoding one batch per call."""
+
+    n_ctx: int
+    """KV cells in the context (shared by all sequences)."""
+    n_seq_max: int
+    """Sequence ids must be below this."""
+    n_batch: int
+    """Most rows one ``decode`` call may take."""
+    n_vocab: int
+
+    def tokenize(self, text: str, add_special: bool = True) -> list[int]: ...
+
+    def format_prompt(self, text: str) -> str:
+        """The prompt as the model should see it (raw, or through its chat template)."""
+        ...
+
+    def prompt_tokens(self, prompt: str) -> list[int]:
+        """``format_prompt`` then ``tokenize`` with the model's own special-token rules."""
+        ...
+
+    def piece(self, token: int) -> bytes:
+        """The bytes a token adds to the text (empty for control tokens)."""
+        ...
+
+    def is_eog(self, token: int) -> bool: ...
+
+    def decode(
+        self,
+        seq_ids: Sequence[int],
+        tokens: Sequence[int],
+        positions: Sequence[int],
+        logits: Sequence[bool],
+    ) -> np.ndarray | None:
+        """Decode one batch; return the logits of the flagged rows (rows × vocab, in
+        batch order, valid until the next call), or None if no KV slot was free, in
+        which case nothing was decoded."""
+        ...
+
+    def copy_seq(self, src: int, dst: int, n_pos: int) -> None:
+        """Make ``dst`` share ``src``'s cells for positions [0, n_pos)."""
+        ...
+
+    def remove_seq(self, seq: int) -> None:
+        """Drop every cell reference of ``seq``."""
+        ...
+
+    def clear(self) -> None:
+        """Empty the KV cache."""
+        ...
+
+
+class SlotPool:
+    """Free engine sequence ids, lowest first (deterministic reuse)."""
+
+    def __init__(self, n: int) -> None:
+        self._free = list(range(n))
+        heapq.heapify(self._free)
+        self.n = n
+
+    def take(self) -> int:
+        if not self._free:
+            raise RuntimeError("no free sequence id")  # the controller checks M before it runs
+        return heapq.heappop(self._free)
+
+    def give(self, slot: int) -> None:
+        heapq.heappush(self._free, slot)
+
+    @property
+    def available(self) -> int:
+        return len(self._free)

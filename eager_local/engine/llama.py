@@ -1,0 +1,292 @@
+"""The one module that talks to llama.cpp (through llama-cpp-python's low-level API).
+
+A context is built directly (the high-level ``Llama`` class drops n_seq_max and
+kv_unified) with a unified KV cache, so ``llama_memory_seq_cp`` shares cells
+instead of copying them, and ``swa_full`` so shared cells of sliding-window
+models (Gemma 3) are recycled. Every llama.cpp abort path the controller could
+reach (a batch above n_batch, a sequence id outside [0, n_seq_max), a position
+that is not the next one) is refused here in Python first.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+from collections import deque
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+import llama_cpp as C
+
+from ..errors import ContextError, ModelError
+from ..model_file import check_gguf
+
+_init_lock = threading.Lock()
+_backend_ready = False
+_log_tail: deque[str] = deque(maxlen=40)
+
+
+@C.llama_log_callback
+def _log(level, text, user_data):  # keep llama.cpp quiet; remember the tail for errors
+    try:
+        _log_tail.append(text.decode("utf-8", errors="replace"))
+    except Exception:  # never raise into C
+        pass
+
+
+def _backend() -> None:
+    global _backend_ready
+    with _init_lock:
+        if not _backend_ready:
+            C.llama_log_set(_log, ctypes.c_void_p(0))
+            C.llama_backend_init()
+            _backend_ready = True
+
+
+def gpu_offload_supported() -> bool:
+    """True when this llama.cpp build can offload layers (CUDA, Metal, ...)."""
+    _backend()
+    return bool(C.llama_supports_gpu_offload())
+
+
+def system_info() -> str:
+    _backend()
+    return C.llama_print_system_info().decode("utf-8", errors="replace")
+
+
+def _last_log() -> str:
+    lines = [ln.strip() for ln in "".join(_log_tail).splitlines() if ln.strip()]
+    return lines[-1] if lines else "no message from llama.cpp"
+
+
+class LlamaEngine:
+    """A GGUF model with a multi-sequence context (see module docstring)."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        n_ctx: int = 8192,
+        n_seq_max: int = 256,
+        n_batch: int = 512,
+        n_threads: int | None = None,
+        n_gpu_layers: int = 0,
+        prompt_format: str = "raw",
+    ) -> None:
+        _backend()
+        path = Path(path).expanduser()
+        check_gguf(path)
+        self.path = path
+        self.prompt_format = prompt_format
+        self._model = None
+        self._ctx = None
+        self._batch = None
+        mp = C.llama_model_default_params()
+        mp.n_gpu_layers = int(n_gpu_layers) if n_gpu_layers >= 0 else 0x7FFFFFFF
+        mp.use_mmap = True
+        _log_tail.clear()
+        model = C.llama_model_load_from_file(str(path).encode("utf-8"), mp)
+        if not model:
+            raise ModelError(f"llama.cpp could not load {path}: {_last_log()}")
+        self._model = model
+        self._vocab = C.llama_model_get_vocab(model)
+        self.n_vocab = int(C.llama_vocab_n_tokens(self._vocab))
+        self.n_ctx_train = int(C.llama_model_n_ctx_train(model))
+
+        cp = C.llama_context_default_params()
+        cp.n_ctx = int(n_ctx)
+        cp.n_batch = int(n_batch)
+        cp.n_ubatch = int(n_batch)
+        cp.n_seq_max = int(n_seq_max)
+        threads = int(n_threads or os.cpu_count() or 1)
+        cp.n_threads = threads
+        cp.n_threads_batch = threads
+        cp.kv_unified = True
+        cp.swa_full = True
+        cp.no_perf = True
+        cp.embeddings = False
+        ctx = C.llama_init_from_model(model, cp)
+        if not ctx:
+            raise ContextError(
+                f"llama.cpp could not create a {n_ctx}-cell context for {path.name}: "
+                f"{_last_log()}; try a smaller n_ctx"
+            )
+        self._ctx = ctx
+        self._mem = C.llama_get_memory(ctx)
+        self.n_ctx = int(C.llama_n_ctx(ctx))
+        self.n_batch = int(C.llama_n_batch(ctx))
+        self.n_seq_max = int(C.llama_n_seq_max(ctx))
+        self.n_threads = threads
+        self.n_gpu_layers = n_gpu_layers
+        self._batch = C.llama_batch_init(self.n_batch, 0, 1)
+        b = self._batch
+        self._tok = np.ctypeslib.as_array(b.token, shape=(self.n_batch,))
+        self._pos = np.ctypeslib.as_array(b.pos, shape=(self.n_batch,))
+        self._nseq = np.ctypeslib.as_array(b.n_seq_id, shape=(self.n_batch,))
+        self._want = np.ctypeslib.as_array(b.logits, shape=(self.n_batch,))
+        self._seq = [b.seq_id[i] for i in range(self.n_batch)]
+        self._nseq[:] = 1
+        self._pieces: dict[int, bytes] = {}
+        self._held = np.zeros(self.n_seq_max, dtype=np.int64)  # next position per seq id
+        self.add_bos = bool(C.llama_vocab_get_add_bos(self._vocab))
+
+    # lifetime ------------------------------------------------------------
+    def close(self) -> None:
+        if self._batch is not None:
+            C.llama_batch_free(self._batch)
+            self._batch = None
+        if self._ctx is not None:
+            C.llama_free(self._ctx)
+            self._ctx = None
+        if self._model is not None:
+            C.llama_model_free(self._model)
+            self._model = None
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # metadata ------------------------------------------------------------
+    def meta(self, key: str) -> str | None:
+        buf = ctypes.create_string_buffer(4096)
+        n = C.llama_model_meta_val_str(self._model, key.encode(), buf, len(buf))
+        return buf.value.decode("utf-8", errors="replace") if n >= 0 else None
+
+    def chat_template(self) -> str | None:
+        t = C.llama_model_chat_template(self._model, None)
+        return t.decode("utf-8", errors="replace") if t else None
+
+    # text ----------------------------------------------------------------
+    def tokenize(self, text: str, add_special: bool = True) -> list[int]:
+        data = text.encode("utf-8")
+        cap = len(data) + 16
+        buf = (C.llama_token * cap)()
+        n = C.llama_tokenize(self._vocab, data, len(data), buf, cap, add_special, True)
+        if n < 0:
+            cap = -n
+            buf = (C.llama_token * cap)()
+            n = C.llama_tokenize(self._vocab, data, len(data), buf, cap, add_special, True)
+        if n < 0:
+            raise ModelError(f"could not tokenize the prompt ({n})")
+        return list(buf[:n])
+
+    def format_prompt(self, text: str) -> str:
+        if self.prompt_format != "chat":
+            return text
+        tmpl = C.llama_model_chat_template(self._model, None)
+        if not tmpl:
+            raise ModelError(
+                f"{self.path.name} has no chat template; set prompt_format = \"raw\" for it"
+            )
+        msg = (C.llama_chat_message * 1)()
+        role, content = b"user", text.encode("utf-8")
+        msg[0].role, msg[0].content = role, content
+        cap = 2 * len(content) + 1024
+        buf = ctypes.create_string_buffer(cap)
+        n = C.llama_chat_apply_template(tmpl, msg, 1, True, buf, cap)
+        if n > cap:
+            buf = ctypes.create_string_buffer(n + 1)
+            n = C.llama_chat_apply_template(tmpl, msg, 1, True, buf, n + 1)
+        if n < 0:
+            raise ModelError(f"llama.cpp does not know the chat template of {self.path.name}")
+        return buf.raw[:n].decode("utf-8", errors="replace")
+
+    def prompt_tokens(self, prompt: str) -> list[int]:
+        if self.prompt_format == "chat":
+            # the template writes BOS itself when the model wants one
+            return self.tokenize(self.format_prompt(prompt), add_special=False)
+        return self.tokenize(prompt, add_special=True)
+
+    def piece(self, token: int) -> bytes:
+        p = self._pieces.get(token)
+        if p is None:
+            buf = ctypes.create_string_buffer(64)
+            n = C.llama_token_to_piece(self._vocab, token, buf, 64, 0, False)
+            if n < 0:
+                buf = ctypes.create_string_buffer(-n)
+                n = C.llama_token_to_piece(self._vocab, token, buf, -n, 0, False)
+            p = buf.raw[: max(n, 0)]
+            self._pieces[token] = p
+        return p
+
+    def is_eog(self, token: int) -> bool:
+        return bool(C.llama_vocab_is_eog(self._vocab, token))
+
+    def token_text(self, token: int) -> str:
+        """The token's vocabulary entry (special tokens included), for display."""
+        t = C.llama_vocab_get_text(self._vocab, token)
+        return t.decode("utf-8", errors="replace") if t else ""
+
+    # decoding ------------------------------------------------------------
+    def decode(
+        self,
+        seq_ids: Sequence[int],
+        tokens: Sequence[int],
+        positions: Sequence[int],
+        logits: Sequence[bool],
+    ) -> np.ndarray | None:
+        n = len(tokens)
+        if not 0 < n <= self.n_batch:
+            raise ValueError(f"batch of {n} rows; this context takes 1 to {self.n_batch}")
+        seqs = np.asarray(seq_ids, dtype=np.int64)
+        if seqs.min() < 0 or seqs.max() >= self.n_seq_max:
+            raise ValueError(f"sequence ids must be in [0, {self.n_seq_max})")
+        toks = np.asarray(tokens, dtype=np.int64)
+        if toks.min() < 0 or toks.max() >= self.n_vocab:
+            raise ValueError(f"token ids must be in [0, {self.n_vocab})")
+        pos = np.asarray(positions, dtype=np.int64)
+        want = np.asarray(logits, dtype=bool)
+        # positions must continue each sequence: llama.cpp asserts on gaps
+        nxt = self._held.copy()
+        for s, p in zip(seqs, pos):
+            if p != nxt[s]:
+                raise ValueError(f"sequence {s}: position {p}, expected {nxt[s]}")
+            nxt[s] = p + 1
+        b = self._batch
+        b.n_tokens = n
+        self._tok[:n] = toks
+        self._pos[:n] = pos
+        self._want[:n] = want
+        for i in range(n):
+            self._seq[i][0] = int(seqs[i])
+        rc = C.llama_decode(self._ctx, b)
+        if rc == 1:
+            return None  # no KV slot: nothing was decoded
+        if rc != 0:
+            raise ContextError(f"llama_decode failed with code {rc}: {_last_log()}")
+        self._held = nxt
+        n_out = int(want.sum())
+        if n_out == 0:
+            return np.zeros((0, self.n_vocab), dtype=np.float32)
+        ptr = C.llama_get_logits(self._ctx)
+        return np.ctypeslib.as_array(ptr, shape=(n_out, self.n_vocab))
+
+    def copy_seq(self, src: int, dst: int, n_pos: int) -> None:
+        for s in (src, dst):
+            if not 0 <= s < self.n_seq_max:
+                raise ValueError(f"sequence id {s} outside [0, {self.n_seq_max})")
+        if n_pos > self._held[src]:
+            raise ValueError(f"copy of {n_pos} positions from sequence {src} that holds {self._held[src]}")
+        C.llama_memory_seq_cp(self._mem, src, dst, 0, n_pos)
+        self._held[dst] = n_pos
+
+    def remove_seq(self, seq: int) -> None:
+        if not 0 <= seq < self.n_seq_max:
+            raise ValueError(f"sequence id {seq} outside [0, {self.n_seq_max})")
+        C.llama_memory_seq_rm(self._mem, seq, -1, -1)
+        self._held[seq] = 0
+
+    def clear(self) -> None:
+        C.llama_memory_clear(self._mem, True)
+        self._held[:] = 0

@@ -1,0 +1,137 @@
+"""Checks on a GGUF file before llama.cpp sees it, and its cached sha256.
+
+llama.cpp can abort the process on a damaged file, so a file is read here
+first: it must exist, be a regular non-empty file, start with the GGUF magic,
+and be at least as long as its own tensor table says.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+from pathlib import Path
+
+from . import locations
+from .errors import ModelError
+
+MAGIC = b"GGUF"
+# GGUF metadata value types -> struct format of a scalar (8 = string, 9 = array)
+_SCALAR = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
+
+
+def check_gguf(path: Path) -> None:
+    """Raise ModelError naming ``path`` unless it looks like a complete GGUF file."""
+    if not path.exists():
+        raise ModelError(f"model file {path} not found: check the path, or run `eager models`")
+    if path.is_dir():
+        raise ModelError(f"{path} is a directory: give the .gguf file inside it")
+    if not path.is_file():
+        raise ModelError(f"{path} is not a regular file")
+    size = path.stat().st_size
+    if size == 0:
+        raise ModelError(f"model file {path} is empty")
+    try:
+        with path.open("rb") as f:
+            if f.read(4) != MAGIC:
+                raise ModelError(f"{path} is not a GGUF model (no GGUF magic at the start)")
+            need = _required_size(f)
+    except ModelError:
+        raise
+    except (OSError, struct.error, UnicodeDecodeError, ValueError, KeyError, OverflowError) as e:
+        raise ModelError(f"{path} is damaged or truncated ({e}): download it again") from None
+    if size < need:
+        raise ModelError(
+            f"{path} is truncated: {size} bytes, its tensors need {need}; download it again"
+        )
+
+
+def _required_size(f) -> int:
+    from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
+
+    def rd(fmt):
+        n = struct.calcsize("<" + fmt)
+        b = f.read(n)
+        if len(b) != n:
+            raise ValueError("unexpected end of file in the header")
+        return struct.unpack("<" + fmt, b)[0]
+
+    def rd_str():
+        n = rd("Q")
+        if n > 1 << 30:
+            raise ValueError("string length out of range")
+        b = f.read(n)
+        if len(b) != n:
+            raise ValueError("unexpected end of file in a string")
+        return b
+
+    def skip(t):
+        if t in _SCALAR:
+            rd(_SCALAR[t])
+        elif t == 8:
+            rd_str()
+        elif t == 9:
+            sub, n = rd("I"), rd("Q")
+            if sub in _SCALAR:
+                f.seek(struct.calcsize("<" + _SCALAR[sub]) * n, os.SEEK_CUR)
+            else:
+                for _ in range(n):
+                    skip(sub)
+        else:
+            raise ValueError(f"unknown metadata type {t}")
+
+    version = rd("I")
+    if version not in (2, 3):
+        raise ValueError(f"unsupported GGUF version {version}")
+    n_tensors, n_kv = rd("Q"), rd("Q")
+    if n_tensors > 1 << 24 or n_kv > 1 << 24:
+        raise ValueError("header counts out of range")
+    alignment = 32
+    for _ in range(n_kv):
+        key = rd_str()
+        t = rd("I")
+        if key == b"general.alignment" and t == 4:
+            alignment = rd("I")
+        else:
+            skip(t)
+    end = 0
+    for _ in range(n_tensors):
+        rd_str()
+        dims = [rd("Q") for _ in range(rd("I"))]
+        ggml_type, offset = rd("I"), rd("Q")
+        block, type_size = GGML_QUANT_SIZES[GGMLQuantizationType(ggml_type)]
+        n = 1
+        for d in dims:
+            n *= d
+        end = max(end, offset + n // block * type_size)
+    start = f.tell()
+    start += (-start) % alignment
+    return start + end
+
+
+def sha256_of(path: Path) -> str:
+    """The file's sha256, cached by path, size and mtime."""
+    path = path.resolve()
+    st = path.stat()
+    key = f"{path}|{st.st_size}|{st.st_mtime_ns}"
+    cache = locations.cache_dir() / "sha256.json"
+    try:
+        table = json.loads(cache.read_text())
+    except (OSError, ValueError):
+        table = {}
+    if key in table:
+        return table[key]
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    table[key] = h.hexdigest()
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp")
+        tmp.write_text(json.dumps(table))
+        tmp.replace(cache)
+    except OSError:
+        pass  # a read-only cache only costs a recomputation
+    return table[key]

@@ -1,0 +1,195 @@
+"""models.toml → ModelSpec: the built-in registry plus the user's own file.
+
+The built-in file is the repository's models.toml (packaged as
+eager_local/models.toml in a wheel). The user's file (``locations.user_models_toml``)
+adds aliases and overrides keys of existing ones.
+"""
+
+from __future__ import annotations
+
+import importlib
+import tomllib
+from dataclasses import dataclass, replace
+from importlib import resources
+from pathlib import Path
+
+from . import locations
+from .errors import ConfigError, ModelError
+
+KEYS = {
+    "path": str,
+    "package": str,
+    "n_ctx": int,
+    "n_gpu_layers": int,
+    "prompt_format": str,
+    "stop": list,
+    "sha256": str,
+    "description": str,
+}
+FORMATS = ("raw", "chat")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One registry entry."""
+
+    alias: str | None
+    """Name in models.toml; None for a model given by path."""
+    path: str | None = None
+    """GGUF file (``~`` expanded when resolved)."""
+    package: str | None = None
+    """Package whose ``assemble(path)`` writes the GGUF (the embedded default model)."""
+    n_ctx: int = 8192
+    n_gpu_layers: int = 0
+    prompt_format: str = "raw"
+    stop: tuple[str, ...] = ()
+    sha256: str | None = None
+    description: str = ""
+    origin: str = ""
+    """The models.toml this entry came from."""
+
+    @property
+    def source(self) -> str:
+        return f"package {self.package}" if self.package else str(self.path)
+
+
+@dataclass(frozen=True)
+class Registry:
+    default: str | None
+    models: dict[str, ModelSpec]
+    files: tuple[str, ...]
+    """The models.toml files read, built-in first."""
+
+    def get(self, name: str | None) -> ModelSpec:
+        """An alias, a path to a .gguf file, or None for the default."""
+        name = name or self.default
+        if name is None:
+            raise ModelError("no model given and models.toml names no default: pass --model")
+        if name in self.models:
+            return self.models[name]
+        p = Path(name).expanduser()
+        if name.endswith(".gguf") or "/" in name or p.exists():
+            return ModelSpec(alias=None, path=str(p.resolve()), origin="command line")
+        known = ", ".join(sorted(self.models)) or "none"
+        raise ModelError(
+            f"unknown model alias {name!r} (known: {known}); give a .gguf path or add it to "
+            f"{locations.user_models_toml()}"
+        )
+
+
+def builtin_toml() -> Path:
+    packaged = resources.files("eager_local") / "models.toml"
+    if packaged.is_file():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parents[1] / "models.toml"
+
+
+def load_registry(user_file: Path | None = None) -> Registry:
+    files = [builtin_toml()]
+    user = user_file or locations.user_models_toml()
+    if user.is_file():
+        files.append(user)
+    default, models = None, {}
+    for f in files:
+        d, entries = _read(f)
+        default = d or default
+        for alias, fields in entries.items():
+            base = models.get(alias, ModelSpec(alias=alias))
+            if "path" in fields:
+                base = replace(base, package=None)
+            if "package" in fields:
+                base = replace(base, path=None)
+            models[alias] = replace(base, origin=str(f), **fields)
+    return Registry(default, models, tuple(str(f) for f in files))
+
+
+def _read(f: Path) -> tuple[str | None, dict[str, dict]]:
+    try:
+        doc = tomllib.loads(f.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{f}: {e}; fix the syntax") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{f}: cannot read ({e})") from None
+    unknown = set(doc) - {"default", "models"}
+    if unknown:
+        raise ConfigError(f"{f}: unknown top-level key {sorted(unknown)[0]!r}; use default or [models.NAME]")
+    default = doc.get("default")
+    if default is not None and not isinstance(default, str):
+        raise ConfigError(f"{f}: default must be a model alias string")
+    models = doc.get("models", {})
+    if not isinstance(models, dict):
+        raise ConfigError(f"{f}: models must be tables like [models.NAME]")
+    out = {}
+    for alias, table in models.items():
+        where = f"{f}: [models.{alias}]"
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where} must be a table")
+        fields = {}
+        for key, value in table.items():
+            if key not in KEYS:
+                raise ConfigError(f"{where}: unknown key {key!r}; known keys: {', '.join(KEYS)}")
+            want = KEYS[key]
+            if not isinstance(value, want) or isinstance(value, bool):
+                raise ConfigError(
+                    f"{where}: {key} must be {want.__name__}, not {type(value).__name__} ({value!r})"
+                )
+            fields[key] = value
+        if "path" in fields and "package" in fields:
+            raise ConfigError(f"{where}: give path or package, not both")
+        if "path" in fields:
+            p = fields["path"]
+            if not (p.startswith("~") or Path(p).is_absolute()):
+                raise ConfigError(f"{where}: path {p!r} is relative; use an absolute path or ~/...")
+        if fields.get("prompt_format", "raw") not in FORMATS:
+            raise ConfigError(f"{where}: prompt_format must be raw or chat")
+        if "n_ctx" in fields and not 64 <= fields["n_ctx"] <= 1 << 20:
+            raise ConfigError(f"{where}: n_ctx must be between 64 and 1048576")
+        if "stop" in fields:
+            if not all(isinstance(x, str) and x for x in fields["stop"]):
+                raise ConfigError(f"{where}: stop must be a list of non-empty strings")
+            fields["stop"] = tuple(fields["stop"])
+        out[alias] = fields
+    return default, out
+
+
+def model_path(spec: ModelSpec, *, assemble: bool = True) -> Path:
+    """The GGUF file of ``spec``; an embedded model is assembled into the cache on first use."""
+    if spec.path is not None:
+        return Path(spec.path).expanduser()
+    if spec.package is None:
+        raise ModelError(f"model {spec.alias!r} has neither path nor package in {spec.origin}")
+    try:
+        mod = importlib.import_module(spec.package)
+    except ImportError:
+        raise ModelError(
+            f"model {spec.alias!r} needs the package {spec.package!r}: "
+            f"pip install {spec.package.replace('_', '-')}"
+        ) from None
+    target = locations.cache_dir() / "models" / mod.MODEL_NAME
+    if target.is_file() and target.stat().st_size == _chunks_size(mod):
+        return target
+    if not assemble:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return Path(mod.assemble(target, overwrite=True))
+    except (OSError, ValueError) as e:
+        raise ModelError(f"could not assemble {spec.alias!r} into {target}: {e}") from None
+
+
+def _chunks_size(mod) -> int:
+    try:
+        return sum(p.stat().st_size for p in mod.chunk_paths())
+    except OSError:
+        return -1
+
+
+def expected_sha256(spec: ModelSpec) -> str | None:
+    if spec.sha256:
+        return spec.sha256.lower()
+    if spec.package:
+        try:
+            return importlib.import_module(spec.package).EXPECTED_SHA256
+        except ImportError:
+            return None
+    return None

@@ -1,0 +1,200 @@
+"""The finished run: sequences, branch events and statistics, as plain data.
+
+``RunResult.to_json()`` is the document ``eager run --json`` prints and the TUI
+saves and loads; ``RunResult.from_json`` reads it back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .settings import Settings
+
+FINISH_REASONS = ("eog", "stop", "length", "context_full", "cancelled")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Which model produced a run."""
+
+    alias: str | None
+    """Registry alias, or None when a path was given."""
+    path: str
+    """Absolute path of the GGUF file."""
+    sha256: str | None
+    """Digest of the file (cached per path, size and mtime)."""
+
+
+@dataclass(frozen=True)
+class SequenceRecord:
+    """One generated sequence of a prompt's tree."""
+
+    id: int
+    """Index in creation order, 0 for the root."""
+    parent: int | None
+    """The sequence this one was forked from; None for a root."""
+    fork_pos: int
+    """Generated tokens shared with the parent (0 for a root)."""
+    tokens: tuple[int, ...]
+    """The whole generated sequence, shared prefix included."""
+    entropies: tuple[float, ...]
+    """Top-K entropy (nats) of the distribution each token was chosen from."""
+    text: str
+    """Decoded text of ``tokens``, cut before a stop string."""
+    finish_reason: str
+    """One of FINISH_REASONS."""
+    candidates: tuple[tuple[tuple[int, float], ...], ...] | None = None
+    """Top candidates (token, probability) per token when recorded, else None."""
+    pieces: tuple[str, ...] | None = None
+    """Text of each token, for display (None when not recorded)."""
+    top2: tuple[tuple[int, int], ...] | None = field(default=None, repr=False, compare=False)
+    """The two most likely tokens at each position; kept in memory for continuing a
+    tree (budget reallocation), not written to JSON."""
+
+    @property
+    def n_own(self) -> int:
+        """Tokens this sequence generated itself (after the fork)."""
+        return len(self.tokens) - self.fork_pos
+
+
+@dataclass(frozen=True)
+class BranchRecord:
+    """A branch event: ``child`` was forked from ``parent`` at ``pos``."""
+
+    parent: int
+    child: int
+    pos: int
+    """Generated-token index of the branch token (= the child's fork_pos)."""
+    entropy: float
+    parent_token: int
+    """The most likely token, taken by the parent."""
+    child_token: int
+    """The second most likely token, taken by the child."""
+
+
+@dataclass(frozen=True)
+class RunStats:
+    """What a run cost."""
+
+    prompt_tokens: int
+    generated_tokens: int
+    """Tokens of the tree, a shared prefix counted once."""
+    decoded_tokens: int
+    """Tokens actually sent through llama_decode (prompt included)."""
+    n_sequences: int
+    peak_kv_cells: int
+    """Most KV cells in use at once (prompt + distinct generated tokens held)."""
+    wall_s: float
+    decode_s: float = 0.0
+    """Time spent inside the engine's decode calls."""
+    steps: int = 0
+    """Batched decode steps after the prompt."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A finished prompt."""
+
+    prompt: str
+    settings: Settings
+    sequences: tuple[SequenceRecord, ...]
+    branches: tuple[BranchRecord, ...]
+    stats: RunStats
+    model: ModelInfo | None = None
+    prompt_token_ids: tuple[int, ...] = field(default=(), repr=False)
+
+    def to_json(self) -> dict:
+        """The ``eager run --json`` document."""
+        seqs = []
+        for s in self.sequences:
+            d = {
+                "id": s.id,
+                "parent": s.parent,
+                "fork_pos": s.fork_pos,
+                "tokens": list(s.tokens),
+                "entropies": [round(float(h), 6) for h in s.entropies],
+                "text": s.text,
+                "finish_reason": s.finish_reason,
+            }
+            if s.pieces is not None:
+                d["pieces"] = list(s.pieces)
+            if s.candidates is not None:
+                d["candidates"] = [[[t, round(p, 6)] for t, p in c] for c in s.candidates]
+            seqs.append(d)
+        return {
+            "model": None
+            if self.model is None
+            else {"alias": self.model.alias, "path": self.model.path, "sha256": self.model.sha256},
+            "prompt": self.prompt,
+            "params": self.settings.to_dict(),
+            "sequences": seqs,
+            "branches": [
+                {
+                    "parent": b.parent,
+                    "child": b.child,
+                    "pos": b.pos,
+                    "entropy": round(b.entropy, 6),
+                    "parent_token": b.parent_token,
+                    "child_token": b.child_token,
+                }
+                for b in self.branches
+            ],
+            "stats": {
+                "prompt_tokens": self.stats.prompt_tokens,
+                "generated_tokens": self.stats.generated_tokens,
+                "decoded_tokens": self.stats.decoded_tokens,
+                "n_sequences": self.stats.n_sequences,
+                "peak_kv_cells": self.stats.peak_kv_cells,
+                "wall_s": round(self.stats.wall_s, 4),
+                "decode_s": round(self.stats.decode_s, 4),
+                "steps": self.stats.steps,
+            },
+        }
+
+    @classmethod
+    def from_json(cls, doc: dict) -> "RunResult":
+        """Read back a document written by ``to_json`` (KeyError/TypeError if malformed)."""
+        params = dict(doc["params"])
+        params["stop"] = tuple(params.get("stop", ()))
+        settings = Settings(**params)
+        seqs = tuple(
+            SequenceRecord(
+                id=int(s["id"]),
+                parent=None if s["parent"] is None else int(s["parent"]),
+                fork_pos=int(s["fork_pos"]),
+                tokens=tuple(int(t) for t in s["tokens"]),
+                entropies=tuple(float(h) for h in s["entropies"]),
+                text=str(s["text"]),
+                finish_reason=str(s["finish_reason"]),
+                candidates=None
+                if s.get("candidates") is None
+                else tuple(tuple((int(t), float(p)) for t, p in c) for c in s["candidates"]),
+                pieces=None if s.get("pieces") is None else tuple(s["pieces"]),
+            )
+            for s in doc["sequences"]
+        )
+        branches = tuple(
+            BranchRecord(
+                parent=int(b["parent"]),
+                child=int(b["child"]),
+                pos=int(b["pos"]),
+                entropy=float(b["entropy"]),
+                parent_token=int(b.get("parent_token", -1)),
+                child_token=int(b.get("child_token", -1)),
+            )
+            for b in doc["branches"]
+        )
+        st = doc["stats"]
+        stats = RunStats(
+            prompt_tokens=int(st["prompt_tokens"]),
+            generated_tokens=int(st["generated_tokens"]),
+            decoded_tokens=int(st["decoded_tokens"]),
+            n_sequences=int(st["n_sequences"]),
+            peak_kv_cells=int(st["peak_kv_cells"]),
+            wall_s=float(st["wall_s"]),
+            decode_s=float(st.get("decode_s", 0.0)),
+            steps=int(st.get("steps", 0)),
+        )
+        m = doc.get("model")
+        model = None if m is None else ModelInfo(m.get("alias"), m["path"], m.get("sha256"))
+        return cls(doc.get("prompt", ""), settings, seqs, branches, stats, model)

@@ -1,0 +1,88 @@
+"""Generation settings: every choice the method leaves open, as a value."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, replace
+
+from .errors import SettingsError
+
+METHODS = ("eager", "parallel", "greedy")
+
+#: llama.cpp refuses sequence ids at or above this (LLAMA_MAX_SEQ).
+MAX_SEQUENCES = 256
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How one prompt is decoded. Defaults follow docs/eager-method.md."""
+
+    method: str = "eager"
+    """``eager`` (EAGer-init), ``parallel`` (full parallel sampling) or ``greedy``."""
+    theta: float = 2.0
+    """Entropy threshold θ in nats: a sequence branches where H ≥ θ."""
+    max_seqs: int = 8
+    """Cap M: sequences created for the prompt (EAGER) or sampled (parallel)."""
+    temperature: float = 0.6
+    """Softmax temperature τ; the entropy is measured after it, before top-p."""
+    top_p: float = 0.95
+    """Nucleus mass kept when sampling."""
+    top_k_entropy: int = 20
+    """K: the entropy is taken over the K most probable tokens, renormalised."""
+    max_new_tokens: int = 256
+    """T: a sequence finishes after this many generated tokens."""
+    seed: int = 0
+    """Seed of the sampling generator; same seed and settings, same sequences."""
+    stop: tuple[str, ...] = ()
+    """Stop strings: a sequence finishes when its text contains one."""
+    monitor_window: int = 1000
+    """Generated tokens without a branch after which a sequence stops being monitored."""
+    record_candidates: int = 0
+    """Keep this many top candidates (token, probability) per token, for inspection."""
+
+    def validate(self) -> "Settings":
+        """Raise ``SettingsError`` naming the first bad value; return self."""
+        if self.method not in METHODS:
+            raise SettingsError(
+                f"unknown method {self.method!r}: use one of {', '.join(METHODS)}"
+            )
+        if not _finite(self.theta) or self.theta < 0:
+            raise SettingsError(f"theta must be a number ≥ 0 (got {self.theta}); try 1.0")
+        if not isinstance(self.max_seqs, int) or not 1 <= self.max_seqs <= MAX_SEQUENCES:
+            raise SettingsError(
+                f"max-seqs must be between 1 and {MAX_SEQUENCES} (got {self.max_seqs})"
+            )
+        if self.method != "greedy" and (not _finite(self.temperature) or self.temperature <= 0):
+            raise SettingsError(
+                f"temperature must be > 0 for sampling (got {self.temperature}); "
+                "use --method greedy for argmax decoding"
+            )
+        if not _finite(self.top_p) or not 0 < self.top_p <= 1:
+            raise SettingsError(f"top-p must be in (0, 1] (got {self.top_p})")
+        if not isinstance(self.top_k_entropy, int) or self.top_k_entropy < 2:
+            raise SettingsError(f"top-k-entropy must be an integer ≥ 2 (got {self.top_k_entropy})")
+        if not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
+            raise SettingsError(f"max-new-tokens must be ≥ 1 (got {self.max_new_tokens})")
+        if not isinstance(self.monitor_window, int) or self.monitor_window < 1:
+            raise SettingsError(f"monitor window must be ≥ 1 (got {self.monitor_window})")
+        if any(not isinstance(s, str) or s == "" for s in self.stop):
+            raise SettingsError("stop strings must be non-empty")
+        if self.record_candidates < 0:
+            raise SettingsError("record_candidates must be ≥ 0")
+        return self
+
+    def with_(self, **changes) -> "Settings":
+        """A copy with some fields changed (and validated)."""
+        return replace(self, **changes).validate()
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["stop"] = list(self.stop)
+        return d
+
+
+def _finite(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+__all__ = ["Settings", "METHODS", "MAX_SEQUENCES"]
