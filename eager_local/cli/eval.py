@@ -1,0 +1,121 @@
+"""``eager eval``: a method over a dataset, one JSONL record per prompt."""
+
+from __future__ import annotations
+
+import sys
+
+from .common import add_model_args, add_settings_args, load_model_from_args, settings_from_args
+
+EVAL_METHODS = ("parallel", "eager", "eager-adapt", "eager-full", "greedy")
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "eval", help="evaluate a method over a dataset (JSONL or humaneval)",
+        description="Run parallel, eager (EAGer-init), eager-adapt or eager-full over a dataset; "
+                    "append one JSON record per prompt to --out.",
+    )
+    p.add_argument("data", metavar="DATA", help="a JSONL file (id, question, answer) or the word humaneval")
+    p.add_argument("--out", "-o", required=True, metavar="PATH", help="run file to write (JSONL)")
+    p.add_argument("--resume", action="store_true", help="continue --out, skipping prompts already in it")
+    p.add_argument("--limit", type=int, metavar="N", help="only the first N items")
+    add_data_args(p)
+    g = p.add_argument_group("answer checking")
+    g.add_argument("--code-timeout", type=float, default=10.0, metavar="S", help="seconds per HumanEval test run (default 10)")
+    g.add_argument("--code-memory", type=int, default=512, metavar="MB", help="memory limit of a test run (default 512)")
+    add_model_args(p)
+    add_settings_args(p, methods=EVAL_METHODS)
+    p.set_defaults(func=main)
+
+
+def add_data_args(p) -> None:
+    g = p.add_argument_group("dataset and prompts")
+    g.add_argument("--field", action="append", metavar="OURS=THEIRS",
+                   help="read our field from another name, e.g. --field question=problem (repeatable)")
+    g.add_argument("--kind", choices=("numeric", "latex", "code"), help="how answers are checked (default: guessed)")
+    g.add_argument("--prompt-style", choices=("fewshot", "chat", "code"),
+                   help="default: code for humaneval, chat for chat models, else fewshot")
+    g.add_argument("--exemplars", metavar="PATH", help="JSONL of solved items (e.g. a train split); default: built-in")
+    g.add_argument("--shots", type=int, default=4, metavar="N", help="few-shot exemplars (default 4)")
+    g.add_argument("--reasoning", action="store_true", help="ask a chat model to reason step by step")
+
+
+def load_data(args, model_format: str):
+    """(dataset, prompt format) from the shared dataset arguments."""
+    from ..evaluation.datasets import load_dataset, parse_fields
+    from ..evaluation.prompts import choose_format
+
+    ds = load_dataset(args.data, fields=parse_fields(args.field), limit=args.limit, kind=args.kind)
+    fmt = choose_format(ds, model_format, style=args.prompt_style, exemplars=args.exemplars,
+                        shots=args.shots, reasoning=args.reasoning)
+    return ds, fmt
+
+
+def main(args) -> int:
+    from ..evaluation.answers import Checker
+    from ..evaluation.interrupts import stop_on_signals
+    from ..evaluation.records import check_output
+    from ..evaluation.runner import Interrupted, Runner, check_method
+
+    method = check_method(args.method)
+    out = check_output(args.out, resume=args.resume)
+    base = settings_from_args(args, method="eager" if method.startswith("eager") else method)
+    from ..registry import load_registry
+
+    spec = load_registry().get(args.model)
+    ds, fmt = load_data(args, spec.prompt_format)
+    checker = Checker(ds.kind, timeout_s=args.code_timeout, memory_mb=args.code_memory)
+    model = load_model_from_args(args)
+    bar = _ProgressBar(ds.name, method)
+    try:
+        with stop_on_signals() as stop, bar:
+            runner = Runner(model, ds, fmt, checker, method, base, str(out), resume=args.resume,
+                            cancel=stop.event, on_progress=bar.update)
+            try:
+                records = runner.run()
+            except Interrupted as e:
+                bar.stop()
+                print(f"eager eval: {e}; rerun with --resume to finish {out}", file=sys.stderr)
+                return stop.exit_code
+    finally:
+        model.close()
+    from ..evaluation.report import RunSummary, print_table
+
+    print_table([RunSummary.from_records(str(out), records)])
+    return 0
+
+
+class _ProgressBar:
+    """A rich progress bar on stderr: prompts done, ETA, running Pass@k and tokens."""
+
+    def __init__(self, name: str, method: str) -> None:
+        from rich.console import Console
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+            TextColumn("{task.fields[stats]}"),
+            console=Console(stderr=True), transient=False,
+        )
+        self.label = f"{method} · {name}"
+        self.tasks: dict[str, int] = {}
+
+    def __enter__(self):
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def stop(self):
+        self.progress.stop()
+
+    def update(self, p) -> None:
+        if p.phase not in self.tasks:
+            name = {"init": "EAGer-init", "final": "extra budget"}.get(p.phase, p.phase)
+            desc = self.label if len(self.tasks) == 0 and p.phase == "final" else f"{self.label} · {name}"
+            self.tasks[p.phase] = self.progress.add_task(desc, total=p.total, completed=p.done, stats="")
+        stats = f"Pass@k {p.pass_k:.3f} · {p.generated_tokens:,} gen / {p.decoded_tokens:,} dec tokens"
+        self.progress.update(self.tasks[p.phase], completed=p.done, stats=stats)

@@ -1,0 +1,85 @@
+"""Final answers: extraction and checking with math-verify, code with HumanEval's tests.
+
+Numeric answers (the last number, "The answer is …", ``\\boxed{}``) and LaTeX
+answers both go through ``math_verify.parse`` / ``verify``; code is run in a
+separate, limited process by ``evaluation.sandbox``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from .datasets import Item
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the checker made of one sequence."""
+
+    answer: str | None
+    """The extracted final answer, normalised (the key of the majority vote); None if none."""
+    correct: bool
+    detail: str = ""
+    """Why, when it is not simply right or wrong (sandbox status, no answer found)."""
+
+
+class Checker:
+    """Checks sequences of one dataset kind: ``numeric``, ``latex`` or ``code``."""
+
+    def __init__(self, kind: str, *, timeout_s: float = 10.0, memory_mb: int = 512) -> None:
+        if kind not in ("numeric", "latex", "code"):
+            raise ValueError(f"unknown answer kind {kind!r}")
+        self.kind = kind
+        self.timeout_s = timeout_s
+        self.memory_mb = memory_mb
+
+    def check(self, item: Item, text: str) -> Verdict:
+        if self.kind == "code":
+            return self._code(item, text)
+        pred = _parse(text, self.kind == "latex")
+        if not pred:
+            return Verdict(None, False, "no answer found")
+        gold = _parse_gold(item.answer, self.kind == "latex")
+        from math_verify import verify
+
+        return Verdict(_key(pred), bool(gold) and bool(verify(gold, pred)))
+
+    def _code(self, item: Item, completion: str) -> Verdict:
+        from .sandbox import run_untrusted
+
+        entry = item.extra.get("entry_point", "")
+        program = f"{item.question}{completion}\n{item.answer}\ncheck({entry})\n"
+        r = run_untrusted(program, timeout_s=self.timeout_s, cpu_s=self.timeout_s,
+                          memory_mb=self.memory_mb)
+        # the completion itself is the "answer" for the vote: identical bodies agree
+        return Verdict(" ".join(completion.split()) or None, bool(r.passed), r.status)
+
+
+def _parse(text: str, latex: bool):
+    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
+
+    cfg = [LatexExtractionConfig(), ExprExtractionConfig()]
+    try:
+        return parse(text, extraction_config=cfg)
+    except Exception:  # math-verify gives up on pathological text; count it as no answer
+        return []
+
+
+@lru_cache(maxsize=4096)
+def _parse_gold(answer: str, latex: bool):
+    text = answer if not latex or "$" in answer or "\\boxed" in answer else f"${answer}$"
+    return _parse(text, latex)
+
+
+def _key(pred) -> str:
+    """A normal form of a parsed answer: equal numbers give equal keys."""
+    x = pred[0]
+    try:
+        if getattr(x, "is_number", False) and x.is_real:
+            if x == int(x):
+                return str(int(x))
+            return f"{float(x):.10g}"
+    except (TypeError, ValueError):
+        pass
+    return str(x)

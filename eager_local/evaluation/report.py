@@ -1,0 +1,211 @@
+"""Side-by-side comparison of run files: a rich table and a PNG plot.
+
+Every report names the model (alias and sha256), the dataset and how many of
+its items were used, and the settings of each run, so a reader can rerun it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import OutputError
+from .metrics import Difference, Summary, paired_bootstrap, summarize
+from .records import final_records, read_records
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One run file, scored."""
+
+    path: str
+    label: str
+    """Method, with θ for EAGER methods."""
+    method: str
+    model: dict
+    dataset: dict
+    settings: dict
+    """Phase-1 settings (the user's, with the model's and format's stop strings)."""
+    prompt_format: dict
+    summary: Summary
+    rows: tuple[dict, ...]
+    """Final records, in item order."""
+    init: Summary | None
+    """EAGer-init's share of a two-phase run."""
+
+    @classmethod
+    def from_records(cls, path: str, records: list[dict]) -> "RunSummary":
+        recs = sorted(final_records(records), key=lambda r: r.get("index", 0))
+        if not recs:
+            raise OutputError(f"{path} holds no finished prompts yet (run eager eval, or --resume it)")
+        first = recs[0]
+        method = first["method"]
+        s = first["run_config"]["settings"]
+        label = method if method in ("parallel", "greedy") else f"{method} θ={s['theta']:g}"
+        init = None
+        if all("init" in r for r in recs):
+            init = summarize([r["init"] | {"n": r["init"]["n_sequences"]} for r in recs])
+        return cls(
+            path, label, method, first.get("model") or {}, first["dataset"], s,
+            first["run_config"].get("format", {}),
+            summarize([_row(r) for r in recs]), tuple(recs), init,
+        )
+
+    @classmethod
+    def load(cls, path: str) -> "RunSummary":
+        return cls.from_records(path, read_records(path))
+
+
+def _row(r: dict) -> dict:
+    return {
+        "n": r["n_sequences"], "correct": r["correct"], "pass_any": r["pass_any"], "cons": r["cons"],
+        "generated_tokens": r["generated_tokens"], "decoded_tokens": r["decoded_tokens"],
+        "wall_s": r["wall_s"],
+    }
+
+
+def compare(base: RunSummary, other: RunSummary, seed: int = 0) -> list[Difference]:
+    """Paired differences other − base over the prompts both hold."""
+    a = {r["id"]: r for r in base.rows}
+    pairs = [(a[r["id"]], r) for r in other.rows if r["id"] in a]
+    if not pairs:
+        return []
+    out = []
+    for name, key in (("Pass@k", "pass_any"), ("Cons@k", "cons"), ("pass rate", "pass_rate")):
+        out.append(paired_bootstrap([float(x[key]) for x, _ in pairs], [float(y[key]) for _, y in pairs],
+                                    metric=name, seed=seed))
+    for name, key in (("generated tokens", "generated_tokens"), ("wall time", "wall_s")):
+        out.append(paired_bootstrap([float(x[key]) for x, _ in pairs], [float(y[key]) for _, y in pairs],
+                                    metric=name, relative=True, seed=seed))
+    return out
+
+
+def header_lines(runs: list[RunSummary]) -> list[str]:
+    """What a reader needs to reproduce the runs."""
+    lines = []
+    for key, what in (("model", "model"), ("dataset", "dataset")):
+        seen = {_describe(key, getattr(r, what)) for r in runs}
+        lines.append(f"{what}: " + " | ".join(sorted(seen)) + ("  (differs between runs!)" if len(seen) > 1 else ""))
+    for r in runs:
+        s, f = r.settings, r.prompt_format
+        shots = f"{len(f.get('exemplars', []))}-shot from {Path(f.get('exemplar_source') or '-').name}" \
+            if f.get("style") == "fewshot" else f.get("style", "?")
+        stop = ", ".join(repr(x) for x in s.get("stop", []))
+        lines.append(
+            f"{r.label}: M={s['max_seqs']} θ={s['theta']:g} τ={s['temperature']:g} top-p={s['top_p']:g} "
+            f"K={s['top_k_entropy']} T={s['max_new_tokens']} seed={s['seed']} prompt={shots} "
+            f"stop=[{stop}]  ({r.path})"
+        )
+    return lines
+
+
+def _describe(key: str, d: dict) -> str:
+    if key == "model":
+        sha = (d.get("sha256") or "?")[:12]
+        return f"{d.get('alias') or Path(d.get('path', '?')).name} (sha256 {sha}…)"
+    return f"{d.get('name')} ({d.get('items')} of {d.get('total')} items, {d.get('kind')}; {d.get('path')})"
+
+
+def print_table(runs: list[RunSummary], console=None) -> None:
+    """The side-by-side table (first run = the baseline of the differences)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    if console is None:
+        console = Console()
+        if not console.is_terminal:
+            console = Console(width=200)
+    for line in header_lines(runs):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    t = Table(show_header=True, header_style="bold")
+    t.add_column("metric")
+    for r in runs:
+        t.add_column(r.label, justify="right")
+    ks = sorted(set.intersection(*(set(r.summary.unbiased) for r in runs)))
+    rows = [
+        ("prompts", lambda s: f"{s.prompts}"),
+        ("Pass@k", lambda s: f"{s.pass_k:.3f}"),
+        *[(f"pass@{k} unbiased", (lambda k: lambda s: f"{s.unbiased[k]:.3f}")(k)) for k in ks],
+        ("Cons@k", lambda s: f"{s.cons_k:.3f}"),
+        ("pass rate", lambda s: f"{s.pass_rate:.3f}"),
+        ("sequences / prompt", lambda s: f"{s.seqs_per_prompt:.2f}"),
+        ("generated tokens", lambda s: f"{s.generated_tokens:,}"),
+        ("decoded tokens", lambda s: f"{s.decoded_tokens:,}"),
+        ("wall time (s)", lambda s: f"{s.wall_s:.1f}"),
+    ]
+    for name, fmt in rows:
+        t.add_row(name, *[fmt(r.summary) for r in runs])
+    if any(r.init for r in runs):
+        t.add_row("EAGer-init part: Pass@k / tokens", *[
+            f"{r.init.pass_k:.3f} / {r.init.generated_tokens:,}" if r.init else "" for r in runs])
+    if len(runs) > 1:
+        diffs = [compare(runs[0], r) for r in runs[1:]]
+        for i, name in enumerate(d.metric for d in diffs[0]) if diffs[0] else []:
+            rel = name in ("generated tokens", "wall time")
+            cells = [""] + [_fmt_diff(d[i], rel) if d else "" for d in diffs]
+            t.add_row(f"Δ {name} [95% CI]", *cells)
+    console.print(t)
+    if len(runs) > 1:
+        console.print(f"Δ: paired bootstrap over shared prompts (2000 resamples) against {runs[0].label}; "
+                      "tokens and time as relative change.", markup=False, highlight=False)
+
+
+def _fmt_diff(d: Difference, relative: bool) -> str:
+    if relative:
+        return f"{d.value:+.1%} [{d.low:+.1%}, {d.high:+.1%}]"
+    return f"{d.value:+.3f} [{d.low:+.3f}, {d.high:+.3f}]"
+
+
+def plot(runs: list[RunSummary], path: str) -> None:
+    """PNG: Pass@k against generated tokens per prompt, and sequences per prompt."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, (ax, hx) = plt.subplots(1, 2, figsize=(12, 4.8))
+    for i, r in enumerate(runs):
+        s = r.summary
+        color = f"C{i}"
+        tok = s.generated_tokens / s.prompts
+        ax.scatter([tok], [s.pass_k], s=70, color=color, label=f"{r.label}: Pass@k", zorder=3)
+        ax.annotate(r.label, (tok, s.pass_k), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        if r.method == "parallel" and s.unbiased:
+            # the fixed-k curve: k samples cost about k × tokens per sequence
+            per_seq = tok / s.seqs_per_prompt
+            ks = sorted(s.unbiased)
+            ax.plot([k * per_seq for k in ks], [s.unbiased[k] for k in ks], "--", color=color,
+                    marker=".", label=f"{r.label}: unbiased pass@k, k={ks[0]}…{ks[-1]}")
+        if r.init is not None:
+            itok = r.init.generated_tokens / r.init.prompts
+            ax.scatter([itok], [r.init.pass_k], s=40, marker="x", color=color,
+                       label=f"{r.label}: its EAGer-init phase")
+    ax.set_xlabel("generated tokens per prompt (shared prefixes once)")
+    ax.set_ylabel("Pass@k (share of prompts with a correct sequence)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    top = max(max(x["n_sequences"] for x in r.rows) for r in runs)
+    width = 1 if top <= 40 else int(np.ceil(top / 40))
+    edges = np.arange(1, top + width + 1, width)
+    bar = 0.8 * width / len(runs)
+    for i, r in enumerate(runs):
+        counts, _ = np.histogram([x["n_sequences"] for x in r.rows], bins=edges)
+        hx.bar(edges[:-1] + i * bar - 0.4 * width + bar / 2 + (width - 1) / 2, counts, width=bar,
+               color=f"C{i}", label=r.label)
+    hx.set_xlabel("sequences per prompt")
+    hx.set_ylabel("prompts")
+    hx.legend(fontsize=7)
+    hx.grid(alpha=0.3)
+    fig.suptitle("\n".join(header_lines(runs)[:2]), fontsize=8)
+    fig.tight_layout()
+    target = Path(path).expanduser()
+    if not target.parent.is_dir():
+        raise OutputError(f"plot directory {target.parent} does not exist: create it first")
+    try:
+        fig.savefig(target, dpi=120)
+    except OSError as e:
+        raise OutputError(f"cannot write plot {target}: {e.strerror}") from None
+    finally:
+        plt.close(fig)

@@ -1,0 +1,274 @@
+"""The evaluation loop: every item through the model, checked, one record per prompt.
+
+Methods: ``parallel``, ``eager`` (EAGer-init), ``greedy``, and the two-phase
+``eager-adapt`` / ``eager-full`` (EAGer-init over the dataset, then the budget
+reallocation of ``eager_local.budget``). Two-phase runs write an ``init`` record
+per prompt in phase 1 and a ``final`` record per prompt in phase 2; one-phase
+runs write ``final`` records only. A resumed run skips every prompt that has a
+``final`` record and, in phase 2, rebuilds phase-1 trees from their ``init``
+records (they keep the top-2 tokens the continuation needs), so nothing is
+decoded twice.
+
+Continuing a saturating prompt re-prefills its tree's prefix once per parent
+(the engine's KV is cleared between prompts); see controller.generate(resume=).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from dataclasses import dataclass, replace
+from typing import Callable
+
+from .. import budget
+from ..controller import collect
+from ..errors import OutputError, SettingsError
+from ..result import BranchRecord, RunResult, RunStats
+from ..settings import Settings
+from .answers import Checker
+from .datasets import Dataset, Item
+from .metrics import score_prompt
+from .prompts import PromptFormat
+from .records import RecordWriter, read_records, result_from_doc, run_doc
+
+METHODS = ("parallel", "eager", "eager-adapt", "eager-full", "greedy")
+
+
+class Interrupted(Exception):
+    """The run was cancelled (Ctrl-C / SIGTERM); every finished prompt is on disk."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where the run is, for a progress display."""
+
+    phase: str
+    """``init`` (EAGer-init of a two-phase run), ``extra`` (reallocation) or ``final``."""
+    done: int
+    total: int
+    pass_k: float
+    """Mean Pass@k of the prompts scored so far."""
+    generated_tokens: int
+    decoded_tokens: int
+
+
+def check_method(method: str) -> str:
+    if method not in METHODS:
+        raise SettingsError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
+    return method
+
+
+def derive_seed(base: int, item_id: str, salt: str = "") -> int:
+    """A per-prompt seed: the same item gets the same draws whatever ran before it."""
+    h = hashlib.blake2b(f"{base}\0{item_id}\0{salt}".encode(), digest_size=4).digest()
+    return int.from_bytes(h, "little") & 0x7FFFFFFF
+
+
+class Runner:
+    """Runs one method over a dataset into one run file."""
+
+    def __init__(
+        self,
+        model,
+        dataset: Dataset,
+        fmt: PromptFormat,
+        checker: Checker,
+        method: str,
+        settings: Settings,
+        out: str,
+        *,
+        resume: bool = False,
+        cancel: threading.Event | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+    ) -> None:
+        self.model, self.data, self.fmt, self.checker = model, dataset, fmt, checker
+        self.method = check_method(method)
+        phase1 = "eager" if method.startswith("eager") else method
+        stop = tuple(dict.fromkeys(tuple(settings.stop) + fmt.stop))
+        self.base = model.settings(settings.with_(method=phase1, stop=stop))
+        self.out, self.resume = out, resume
+        self.cancel = cancel or threading.Event()
+        self.on_progress = on_progress or (lambda p: None)
+        self.fingerprint = {
+            "method": method,
+            "settings": self.base.to_dict(),
+            "model_sha256": model.info.sha256,
+            "model_path": model.info.path,
+            "dataset": dataset.path,
+            "items": len(dataset.items),
+            "format": fmt.describe(),
+        }
+
+    # ------------------------------------------------------------------
+    def run(self) -> list[dict]:
+        """Run (or finish) the evaluation; return the final records in item order."""
+        existing = read_records(self.out) if self.resume and _nonempty(self.out) else []
+        self._check_same_run(existing)
+        init = {r["id"]: r for r in existing if r["phase"] == "init"}
+        final = {r["id"]: r for r in existing if r["phase"] == "final"}
+        with RecordWriter(self.out) as w:
+            if self.method in ("eager-adapt", "eager-full"):
+                self._two_phase(w, init, final)
+            else:
+                self._phase(w, "final", self.data.items, final, self._one)
+        return [final[it.id] for it in self.data.items]
+
+    def _two_phase(self, w, init, final) -> None:
+        self._phase(w, "init", self.data.items, init, self._one)
+        outcomes = [
+            budget.Outcome(it.id, init[it.id]["n_sequences"], init[it.id]["correct"] > 0)
+            for it in self.data.items
+        ]
+        plan = budget.reallocate(self.method, outcomes, self.base.max_seqs, self.base.theta)
+        self.plan = plan
+        self._phase(w, "final", self.data.items, final,
+                    lambda it: self._extra(it, init[it.id], plan), scored=dict(final))
+
+    def _phase(self, w, phase, items, done: dict, work, scored=None) -> None:
+        scored = dict(done) if scored is None else scored
+        total = len(self.data.items)
+        self._report(phase, scored, total)
+        for it in items:
+            if it.id in done:
+                continue
+            if self.cancel.is_set():
+                raise Interrupted(f"interrupted; {len(scored)} prompts of this phase are saved")
+            rec = work(it)
+            if self.cancel.is_set():
+                raise Interrupted(f"interrupted; {len(scored)} prompts of this phase are saved")
+            rec["phase"] = phase
+            w.write(rec)
+            done[it.id] = scored[it.id] = rec
+            self._report(phase, scored, total)
+
+    def _report(self, phase, scored, total) -> None:
+        recs = list(scored.values())
+        self.on_progress(Progress(
+            phase, len(recs), total,
+            sum(r["pass_any"] for r in recs) / len(recs) if recs else 0.0,
+            sum(r["generated_tokens"] for r in recs),
+            sum(r["decoded_tokens"] for r in recs),
+        ))
+
+    # ------------------------------------------------------------------
+    def _generate(self, it: Item, settings: Settings, resume: RunResult | None = None) -> RunResult:
+        prompt = self.fmt.render(it)
+        return collect(self.model.stream(prompt, settings, cancel=self.cancel, resume=resume))
+
+    def _one(self, it: Item) -> dict:
+        s = self.base.with_(seed=derive_seed(self.base.seed, it.id))
+        r = self._generate(it, s)
+        return self._record(it, r, ["init"] * len(r.sequences), s, None)
+
+    def _extra(self, it: Item, init_rec: dict, plan: budget.Plan) -> dict:
+        prev = result_from_doc(init_rec["run"])
+        origins = list(init_rec["origins"])
+        extra = plan.for_id(it.id)
+        s2 = None
+        if extra is not None and extra.action == "continue":
+            s2 = self.base.with_(max_seqs=extra.max_seqs, theta=extra.theta,
+                                 seed=derive_seed(self.base.seed, it.id, "continue"))
+            r = self._generate(it, s2, resume=prev)
+            origins += ["continue"] * (len(r.sequences) - len(prev.sequences))
+        elif extra is not None:
+            s2 = self.base.with_(max_seqs=extra.max_seqs, theta=extra.theta,
+                                 seed=derive_seed(self.base.seed, it.id, "rerun"))
+            more = self._generate(it, s2)
+            r = append_runs(prev, more)
+            origins += ["rerun"] * len(more.sequences)
+        else:
+            r = prev
+        rec = self._record(it, r, origins, prev.settings, s2)
+        rec["extra"] = None if extra is None else {
+            "action": extra.action, "cap": extra.cap, "max_seqs": extra.max_seqs, "theta": extra.theta,
+        }
+        rec["plan"] = plan.to_dict()
+        rec["init"] = {k: init_rec[k] for k in (
+            "n_sequences", "correct", "pass_any", "cons", "generated_tokens", "decoded_tokens", "wall_s")}
+        return rec
+
+    def _record(self, it: Item, r: RunResult, origins, s: Settings, s2: Settings | None) -> dict:
+        t0 = time.perf_counter()
+        verdicts = [self.checker.check(it, seq.text) for seq in r.sequences]
+        check_s = time.perf_counter() - t0
+        score = score_prompt([v.answer for v in verdicts], [v.correct for v in verdicts])
+        m = r.model
+        return {
+            "id": it.id,
+            "index": self.data.items.index(it),
+            "method": self.method,
+            "question": it.question,
+            "reference": it.answer if self.data.kind != "code" else None,
+            "sequences": [
+                {
+                    "id": q.id, "parent": q.parent, "fork_pos": q.fork_pos, "origin": o,
+                    "text": q.text, "answer": v.answer, "correct": v.correct, "check": v.detail,
+                    "finish_reason": q.finish_reason, "n_tokens": len(q.tokens), "n_own": q.n_own,
+                }
+                for q, v, o in zip(r.sequences, verdicts, origins)
+            ],
+            "origins": origins,
+            "branches": [
+                {"parent": b.parent, "child": b.child, "pos": b.pos, "entropy": round(b.entropy, 4)}
+                for b in r.branches
+            ],
+            "n_sequences": score.n,
+            "correct": score.correct,
+            "pass_any": score.pass_any,
+            "cons": score.cons,
+            "pass_rate": score.pass_rate,
+            "generated_tokens": r.stats.generated_tokens,
+            "decoded_tokens": r.stats.decoded_tokens,
+            "prompt_tokens": r.stats.prompt_tokens,
+            "wall_s": round(r.stats.wall_s, 4),
+            "check_s": round(check_s, 4),
+            "settings": s.to_dict(),
+            "extra_settings": None if s2 is None else s2.to_dict(),
+            "model": None if m is None else {"alias": m.alias, "path": m.path, "sha256": m.sha256},
+            "dataset": {"name": self.data.name, "path": self.data.path, "kind": self.data.kind,
+                        "items": len(self.data.items), "total": self.data.total},
+            "run_config": self.fingerprint,
+            "run": run_doc(r),
+        }
+
+    def _check_same_run(self, existing: list[dict]) -> None:
+        for r in existing:
+            theirs = r.get("run_config", {})
+            for k, v in self.fingerprint.items():
+                if theirs.get(k) != v:
+                    raise OutputError(
+                        f"{self.out} holds a run with a different {k} (prompt {r['id']!r}): "
+                        "resume with the same options, or choose another --out"
+                    )
+
+
+def append_runs(first: RunResult, more: RunResult) -> RunResult:
+    """``first`` followed by ``more``'s sequences, renumbered; costs added."""
+    off = len(first.sequences)
+    seqs = first.sequences + tuple(
+        replace(q, id=q.id + off, parent=None if q.parent is None else q.parent + off)
+        for q in more.sequences
+    )
+    branches = first.branches + tuple(
+        BranchRecord(b.parent + off, b.child + off, b.pos, b.entropy, b.parent_token, b.child_token)
+        for b in more.branches
+    )
+    a, b = first.stats, more.stats
+    stats = RunStats(
+        prompt_tokens=a.prompt_tokens,
+        generated_tokens=a.generated_tokens + b.generated_tokens,
+        decoded_tokens=a.decoded_tokens + b.decoded_tokens,
+        n_sequences=len(seqs),
+        peak_kv_cells=max(a.peak_kv_cells, b.peak_kv_cells),
+        wall_s=a.wall_s + b.wall_s,
+        decode_s=a.decode_s + b.decode_s,
+        steps=a.steps + b.steps,
+    )
+    return replace(first, sequences=seqs, branches=branches, stats=stats)
+
+
+def _nonempty(path) -> bool:
+    import os
+
+    return os.path.exists(path) and os.path.getsize(path) > 0
