@@ -1,0 +1,25 @@
+"""``eager tui``: the full-screen app (the Textual package is imported only here, lazily)."""
+
+from __future__ import annotations
+
+import importlib
+
+from .common import add_settings_args, settings_from_args
+
+
+def register(sub) -> None:
+    p = sub.add_parser("tui", help="open the terminal UI: live branch tree, entropy colours, inspector",
+                       description="Open the full-screen app. Settings given here fill its controls.")
+    p.add_argument("--model", "-m", metavar="ALIAS|PATH", help="registry alias or .gguf path to preselect")
+    p.add_argument("--load", metavar="RUN.json", help="open a saved run (eager run --json, or Save) to browse")
+    p.add_argument("--prompt", "-p", default="", help="text to put in the prompt editor")
+    add_settings_args(p)
+    p.set_defaults(func=main)
+
+
+def main(args) -> int:
+    settings = settings_from_args(args)
+    app_module = importlib.import_module("tui.app")  # lazy: the core never imports textual
+    app = app_module.EagerApp(settings=settings, model=args.model, load=args.load, prompt=args.prompt)
+    app.run()
+    return int(app.return_code or 0)

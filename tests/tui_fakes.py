@@ -1,0 +1,62 @@
+"""A deterministic model for the TUI tests: FakeEngine with word pieces (imported by tests/tui)."""
+
+from __future__ import annotations
+
+import time
+
+from eager_local.api import Model
+from eager_local.engine.fake import FakeEngine, hashed_script
+from eager_local.errors import ModelError
+from eager_local.registry import ModelSpec
+from eager_local.result import ModelInfo
+from eager_local.settings import Settings
+
+from tui.widgets.controls import ModelChoice
+
+VOCAB = 48
+WORDS = ("the a cat dog sat on mat and ran to park . it was happy very big small red blue "
+         "then saw bird tree under over quickly slowly home sun moon star river hill road "
+         "green old new sang jumped looked far near day night").split()
+PIECES = {i + 3: (" " + w).encode() for i, w in enumerate(WORDS[: VOCAB - 3])}
+PIECES[20] = b"\n"
+SETTINGS = Settings(theta=1.5, max_seqs=6, max_new_tokens=40)
+CHOICES = [ModelChoice("fake", "fake · 0 MB · present"), ModelChoice("missing", "missing · - · missing")]
+
+
+def fake_engine(delay: float = 0.0) -> FakeEngine:
+    engine = FakeEngine(hashed_script(VOCAB, 2.0), vocab=VOCAB, pieces=PIECES)
+    if delay:
+        decode = engine.decode
+
+        def slow(*a, **kw):
+            time.sleep(delay)
+            return decode(*a, **kw)
+
+        engine.decode = slow
+    return engine
+
+
+def fake_loader(delay: float = 0.0, n_ctx: int = 4096):
+    """A loader like eager_local.api.load: 'fake' loads, anything else is missing."""
+    loads = []
+
+    def load(spec):
+        loads.append(spec)
+        if spec != "fake":
+            raise ModelError(f"unknown model alias {spec!r} (known: fake)")
+        engine = fake_engine(delay)
+        engine.n_ctx = n_ctx
+        return Model(ModelSpec(alias="fake"), engine, ModelInfo("fake", "/models/fake.gguf", None))
+
+    load.loads = loads
+    return load
+
+
+def make_app(delay: float = 0.0, n_ctx: int = 4096, **kw):
+    """The TUI over the fake model, with timings hidden (snapshots stay stable)."""
+    from tui.app import EagerApp
+
+    kw.setdefault("settings", SETTINGS)
+    kw.setdefault("prompt", "Once upon a time")
+    return EagerApp(loader=fake_loader(delay, n_ctx), choices=CHOICES, model="fake",
+                    show_rates=False, **kw)

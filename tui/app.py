@@ -1,0 +1,349 @@
+"""The eager-local TUI: run a prompt and watch its branch tree grow, token by token.
+
+Generation runs in a thread worker that posts ``EventBatch`` messages; every
+widget change happens here, in message handlers on the UI thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Iterable
+
+from textual import work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, Footer
+from textual.worker import Worker, WorkerState
+
+from eager_local.errors import EagerError, OutputError
+from eager_local.events import Notice, RunFinished, SequenceFinished, TokenSampled
+from eager_local.settings import Settings
+
+from .export import load_run, save_html, save_json
+from .live_run import LiveRun
+from .messages import EventBatch, ModelStatus, RunFailed
+from .runner import Loader, ModelCache, default_loader, pump
+from .screens.help import HelpScreen, help_markdown
+from .screens.path_dialog import PathDialog
+from .widgets.branch_tree import BranchTree
+from .widgets.controls import Controls, ModelChoice, registry_choices
+from .widgets.entropy_plot import EntropyPlot
+from .widgets.inspector import Inspector
+from .widgets.legend import Legend
+from .widgets.stats_bar import StatsBar
+from .widgets.token_view import TokenView
+
+GUARDED = {"run", "stop", "save", "load", "help", "toggle_controls"}
+"""App actions that do nothing while a dialog is open."""
+
+
+class EagerApp(App):
+    """Prompt and settings on the left; tree, coloured text, inspector and plot on the right."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "eager-local"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    BINDINGS = [
+        Binding("f5,ctrl+r", "run", "Run", priority=True),
+        Binding("f6", "stop", "Stop", priority=True),
+        Binding("f1", "help", "Help"),
+        Binding("f2", "toggle_controls", "Controls"),
+        Binding("ctrl+s", "save", "Save", priority=True),
+        Binding("ctrl+o", "load", "Load", priority=True),
+    ]
+
+    def __init__(
+        self,
+        *,
+        settings: Settings | None = None,
+        model: str | None = None,
+        load: str | None = None,
+        prompt: str = "",
+        loader: Loader = default_loader,
+        choices: list[ModelChoice] | None = None,
+        show_rates: bool = True,
+    ) -> None:
+        super().__init__()
+        self.base_settings = settings or Settings()
+        self.models = ModelCache(loader)
+        self._registry_error = None
+        if choices is None:
+            choices, model, self._registry_error = registry_choices(model)
+        self.choices, self.model_spec = choices, model
+        self.load_path, self.prompt = load, prompt
+        self.show_rates = show_rates
+        self.run: LiveRun | None = None
+        self.sel: int | None = None
+        """The sequence shown in the text view."""
+        self.cursor: int | None = None
+        """Token under the cursor; None follows the newest token."""
+        self.running = False
+        self._cancel: threading.Event | None = None
+        self._run_id = 0
+        self._plot_dirty = False
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="body"):
+            yield Controls(self.choices, self.model_spec, self.base_settings, self.prompt, id="controls")
+            with Vertical(id="main"):
+                yield StatsBar(self.show_rates, id="stats")
+                with Horizontal(id="top"):
+                    yield BranchTree(id="tree")
+                    with Vertical(id="textbox"):
+                        yield Legend(id="legend")
+                        yield TokenView(id="text")
+                with Horizontal(id="bottom"):
+                    with VerticalScroll(id="inspector-box"):
+                        yield Inspector(id="inspector")
+                    yield EntropyPlot(id="plot")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#controls").border_title = "run"
+        self.query_one("#tree").border_title = "branch tree"
+        self.query_one("#textbox").border_title = "text (coloured by entropy)"
+        self.query_one("#inspector-box").border_title = "token inspector"
+        self.query_one("#plot").border_title = "entropy per token"
+        self.query_one(Legend).show(self.base_settings.theta, self.base_settings.top_k_entropy)
+        self.set_interval(0.25, self._refresh_plot)
+        if self._registry_error:
+            self.notify(self._registry_error, severity="error", title="models.toml")
+        if self.load_path:
+            self.open_run(self.load_path)
+        else:
+            self.query_one("#prompt").focus()
+
+    # running -------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action in GUARDED and isinstance(self.screen, ModalScreen):
+            return False
+        return True
+
+    def action_run(self) -> None:
+        if self.running:
+            self.notify("a run is in progress: stop it (F6) first", severity="warning")
+            return
+        try:
+            prompt, spec, settings = self.query_one(Controls).read(self.base_settings)
+            settings = settings.with_(record_candidates=settings.top_k_entropy)
+        except EagerError as e:
+            self.notify(e.message, severity="error", title=e.title)
+            return
+        self._run_id += 1
+        self._cancel = threading.Event()
+        self.run = LiveRun(prompt=prompt, settings=settings)
+        self.sel, self.cursor = 0, None
+        self._redraw_all()
+        self._set_running(True, "running" if self.models.loaded(spec) else "loading")
+        self._generate(self._run_id, spec, prompt, settings, self._cancel)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="generate")
+    def _generate(self, run_id: int, spec: str | None, prompt: str, settings: Settings,
+                  cancel: threading.Event) -> None:
+        """The worker: load (or reuse) the model, decode, post batches. Touches no widget."""
+        post = self.post_message
+        try:
+            with self.models.lock:
+                if not self.models.loaded(spec):
+                    post(ModelStatus(run_id, "loading"))
+                model = self.models.get(spec)
+                post(ModelStatus(run_id, "running"))
+                events = model.stream(prompt, settings, cancel=cancel)
+                pump(events, model.engine, lambda evs, vocab: post(EventBatch(run_id, evs, vocab)))
+        except EagerError as e:
+            post(RunFailed(run_id, e.one_line()))
+
+    def action_stop(self) -> None:
+        if self.running and self._cancel is not None:
+            self._cancel.set()
+            self.query_one(StatsBar).show(self.run, "stopping")
+
+    def on_model_status(self, msg: ModelStatus) -> None:
+        if msg.run_id == self._run_id and self.running:
+            self.query_one(StatsBar).show(self.run, msg.text)
+
+    def on_event_batch(self, msg: EventBatch) -> None:
+        run = self.run
+        if msg.run_id != self._run_id or run is None:
+            return  # a batch from a run that has been replaced
+        run.vocab.update(msg.vocab)
+        structural, touched, finished = False, set(), False
+        for ev in msg.events:
+            structural |= run.apply(ev)
+            if isinstance(ev, (TokenSampled, SequenceFinished)):
+                touched.add(ev.seq)
+            elif isinstance(ev, Notice):
+                self.notify(ev.message, severity="warning", title="note", timeout=8)
+            elif isinstance(ev, RunFinished):
+                finished = True
+        tree = self.query_one(BranchTree)
+        if structural:
+            tree.rebuild(run, self.sel)
+            self.query_one(Legend).show(run.settings.theta, run.settings.top_k_entropy)
+        else:
+            tree.update_leaves(run, touched, self.sel)
+        if structural or self.sel in touched:
+            self._show_selection()
+        if finished:
+            stopped = bool(self._cancel and self._cancel.is_set())
+            self._set_running(False, "stopped" if stopped else "finished")
+            st = run.result.stats
+            self.notify(f"{st.n_sequences} sequences, {len(run.branches)} branches, "
+                        f"{st.generated_tokens} tokens", title="stopped" if stopped else "finished")
+        else:
+            self.query_one(StatsBar).show(run, "stopping" if self._cancel and self._cancel.is_set() else "running")
+
+    def on_run_failed(self, msg: RunFailed) -> None:
+        if msg.run_id == self._run_id:
+            self._set_running(False, "failed")
+        self.notify(msg.message, severity="error", title="run failed", timeout=10)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "generate" and event.state == WorkerState.ERROR:
+            self._set_running(False, "failed")
+            self.notify(f"internal error: {event.worker.error!r}", severity="error", title="bug", timeout=15)
+
+    def _set_running(self, running: bool, state: str) -> None:
+        self.running = running
+        self.query_one(Controls).set_running(running)
+        self.query_one(StatsBar).show(self.run, state)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "run":
+            self.action_run()
+        elif event.button.id == "stop":
+            self.action_stop()
+
+    # selection -------------------------------------------------------------
+    def on_branch_tree_chosen(self, msg: BranchTree.Chosen) -> None:
+        if self.run is None or msg.ref.seq >= len(self.run.seqs):
+            return
+        self.sel, self.cursor = msg.ref.seq, msg.ref.pos
+        self.query_one(BranchTree).update_leaves(self.run, (), self.sel)
+        self._show_selection()
+
+    def on_token_view_cursor_moved(self, msg: TokenView.CursorMoved) -> None:
+        self.cursor = msg.index
+        self._show_inspector()
+
+    def _show_selection(self) -> None:
+        run, view = self.run, self.query_one(TokenView)
+        if run is None or self.sel is None or self.sel >= len(run.seqs):
+            view.show(None, 2.0, 20, set(), None)
+        else:
+            s = run.settings
+            view.show(run.seqs[self.sel], s.theta, s.top_k_entropy, run.branch_positions(self.sel), self.cursor)
+        self._show_inspector()
+
+    def _show_inspector(self) -> None:
+        index = self.query_one(TokenView).cursor_index
+        self.query_one(Inspector).show(self.run, self.sel, index)
+        self._plot_dirty = True
+
+    def _refresh_plot(self) -> None:
+        if not self._plot_dirty:
+            return
+        self._plot_dirty = False
+        run, plot = self.run, self.query_one(EntropyPlot)
+        if run is None or self.sel is None or self.sel >= len(run.seqs):
+            plot.show([], self.base_settings.theta, self.base_settings.top_k_entropy, None, "")
+            return
+        s = run.settings
+        plot.show(run.seqs[self.sel].entropies, s.theta, s.top_k_entropy,
+                  self.query_one(TokenView).cursor_index, f"seq {self.sel}")
+
+    def _redraw_all(self) -> None:
+        run = self.run
+        self.query_one(BranchTree).rebuild(run, self.sel)
+        if run is not None:
+            self.query_one(Legend).show(run.settings.theta, run.settings.top_k_entropy)
+        self._show_selection()
+        self._refresh_plot()
+
+    # files -------------------------------------------------------------------
+    def action_save(self) -> None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        self.push_screen(PathDialog("Save this run as (the button sets the format)",
+                                    f"eager-run-{stamp}.json", (".json", ".html", ".svg")),
+                         callback=self.save_to)
+
+    def save_to(self, path: str | None) -> None:
+        """Save as JSON, HTML or an SVG screenshot, by the path's suffix."""
+        if not path:
+            return
+        suffix = Path(path).suffix.lower()
+        try:
+            if suffix == ".svg":
+                self.call_after_refresh(self._screenshot, path)
+                return
+            if self.run is None:
+                raise OutputError("nothing to save yet: run a prompt or load a run first")
+            if suffix in (".html", ".htm"):
+                written = save_html(self.run, path)
+            elif suffix == ".json":
+                written = save_json(self.run, path)
+            else:
+                raise OutputError(f"unknown format {suffix or '(none)'}: end the name in .json, .html or .svg")
+        except EagerError as e:
+            self.notify(e.message, severity="error", title=e.title)
+            return
+        self.notify(str(written), title="saved")
+
+    def _screenshot(self, path: str) -> None:
+        p = Path(path).expanduser()
+        try:
+            written = self.save_screenshot(filename=p.name, path=str(p.parent))
+        except OSError as e:
+            self.notify(f"cannot write {p}: {e.strerror or e}", severity="error", title="output")
+            return
+        self.notify(written, title="saved")
+
+    def action_load(self) -> None:
+        self.push_screen(PathDialog("Load a saved JSON run (from eager run --json or Save)", "", ()),
+                         callback=self.open_run)
+
+    def open_run(self, path: str | None) -> None:
+        """Show a saved run (no model needed)."""
+        if not path:
+            return
+        if self.running:
+            self.notify("stop the current run (F6) before loading another", severity="warning")
+            return
+        try:
+            run = load_run(path)
+        except EagerError as e:
+            self.notify(e.message, severity="error", title=e.title)
+            return
+        self._run_id += 1  # drop anything still in flight
+        self.run, self.sel, self.cursor = run, (0 if run.seqs else None), None
+        self.query_one(Controls).show(run.prompt, run.settings)
+        self._redraw_all()
+        self.query_one(StatsBar).show(run, "loaded")
+        self.query_one(TokenView).focus()
+
+    # teaching aids -------------------------------------------------------------
+    def action_help(self) -> None:
+        s = self.run.settings if self.run is not None else self.base_settings
+        index = self.query_one(TokenView).cursor_index
+        self.push_screen(HelpScreen(help_markdown(s, self.run, self.sel, index)))
+
+    def action_toggle_controls(self) -> None:
+        controls = self.query_one(Controls)
+        controls.display = not controls.display
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Run", "Decode the prompt with the current settings (F5)", self.action_run)
+        yield SystemCommand("Stop", "Stop the run; live sequences end as cancelled (F6)", self.action_stop)
+        yield SystemCommand("Save run", "Save as JSON, HTML page or SVG screenshot (ctrl+s)", self.action_save)
+        yield SystemCommand("Load run", "Browse a saved JSON run without a model (ctrl+o)", self.action_load)
+        yield SystemCommand("Explain EAGER", "Top-K entropy, θ and M with this run's numbers (F1)", self.action_help)
+        yield SystemCommand("Toggle controls", "Hide or show the settings panel (F2)", self.action_toggle_controls)
+
+    def on_unmount(self) -> None:
+        if self._cancel is not None:
+            self._cancel.set()  # let the worker thread end

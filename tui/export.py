@@ -1,0 +1,80 @@
+"""Saving a run (JSON document, HTML page) and loading a saved JSON run back.
+
+The JSON is the document ``eager run --json`` prints, plus an optional
+top-level ``"vocab"`` ({token id: text}) so a loaded run can name candidate
+tokens without the model.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from eager_local.errors import EagerError, OutputError
+from eager_local.result import RunResult
+
+from .live_run import LiveRun
+from .render import run_html
+
+
+class RunFileError(EagerError):
+    """A saved run that cannot be read."""
+
+    title = "run file"
+
+
+def run_document(run: LiveRun) -> dict:
+    """``RunResult.to_json()`` plus the vocab of every token the run mentions."""
+    if run.result is None:
+        raise OutputError("the run has not finished: wait for it or stop it, then save")
+    doc = run.result.to_json()
+    used: set[int] = set()
+    for q in run.seqs:
+        used.update(q.tokens)
+        for c in q.candidates:
+            used.update(t for t, _ in c or ())
+    vocab = {str(t): run.vocab[t] for t in sorted(used) if t in run.vocab}
+    if vocab:
+        doc["vocab"] = vocab
+    return doc
+
+
+def save_json(run: LiveRun, path: str | Path) -> Path:
+    return _write(path, json.dumps(run_document(run), ensure_ascii=False, indent=1) + "\n")
+
+
+def save_html(run: LiveRun, path: str | Path) -> Path:
+    if run.result is None:
+        raise OutputError("the run has not finished: wait for it or stop it, then export")
+    return _write(path, run_html(run))
+
+
+def load_run(path: str | Path) -> LiveRun:
+    """A saved JSON run, ready to browse."""
+    p = Path(path).expanduser()
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunFileError(f"{p} not found") from None
+    except IsADirectoryError:
+        raise RunFileError(f"{p} is a directory") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise RunFileError(f"{p} is not a JSON run ({e})") from None
+    except OSError as e:
+        raise RunFileError(f"cannot read {p}: {e.strerror}") from None
+    try:
+        result = RunResult.from_json(doc)
+        vocab = {int(k): str(v) for k, v in (doc.get("vocab") or {}).items()}
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise RunFileError(f"{p} is not an eager run document (bad or missing {e})") from None
+    return LiveRun.from_result(result, vocab)
+
+
+def _write(path: str | Path, text: str) -> Path:
+    p = Path(path).expanduser()
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise OutputError(f"cannot write {p}: {e.strerror or e}") from None
+    return p

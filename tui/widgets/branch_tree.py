@@ -1,0 +1,115 @@
+"""The branch tree, live: branch points inside, sequences (with finish reason) at the leaves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.message import Message
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+from eager_local.palette import entropy_hex
+
+from .. import tree_model
+from ..live_run import LiveRun
+
+REASON_MARK = {None: "◌", "eog": "●", "stop": "■", "length": "◆", "context_full": "▣", "cancelled": "✕"}
+FORK = "⋔"
+
+
+@dataclass(frozen=True)
+class NodeRef:
+    """What a tree node stands for: a sequence, or token ``pos`` of ``seq`` (a branch point)."""
+
+    seq: int
+    pos: int | None = None
+
+
+def leaf_label(run: LiveRun, seq: int, selected: bool) -> Text:
+    q = run.seqs[seq]
+    reason = q.finish_reason
+    t = Text()
+    t.append(REASON_MARK.get(reason, "●") + " ", style="green" if reason is None else "")
+    t.append(f"seq {seq}", style="bold reverse" if selected else "bold")
+    t.append(f" {reason or 'live'} · {len(q.tokens)} tok", style="dim" if reason else "green")
+    return t
+
+
+def fork_label(run: LiveRun, b) -> Text:
+    s = run.settings
+    t = Text()
+    t.append(FORK + " ", style="bold magenta")
+    t.append(f"@{b.pos} ")
+    t.append(f"H {b.entropy:.2f}", style=entropy_hex(b.entropy, s.theta, s.top_k_entropy))
+    t.append(f" {b.parent_piece!r}|{b.child_piece!r}")
+    return t
+
+
+class BranchTree(Tree[NodeRef]):
+    """Rebuilt when a branch happens; leaf labels updated as tokens arrive."""
+
+    DEFAULT_CSS = """
+    BranchTree { width: 1fr; min-width: 24; }
+    """
+
+    class Chosen(Message):
+        """The user moved to a node: show ``seq``, at ``pos`` if it is a branch point."""
+
+        def __init__(self, ref: NodeRef) -> None:
+            super().__init__()
+            self.ref = ref
+
+    def __init__(self, **kw) -> None:
+        super().__init__("prompt", **kw)
+        self.show_root = True
+        self.guide_depth = 2
+        self._leaves: dict[int, TreeNode[NodeRef]] = {}
+        self._selected: int | None = None
+
+    def rebuild(self, run: LiveRun | None, selected: int | None) -> None:
+        """Draw the whole tree of ``run`` and put the cursor on ``selected``'s leaf."""
+        self.clear()
+        self._leaves = {}
+        self._selected = selected
+        if run is None:
+            self.root.set_label("prompt")
+            return
+        self.root.set_label(Text(f"prompt · {run.prompt_tokens} tokens", style="bold"))
+        for node in tree_model.build(run):
+            self._add(self.root, run, node)
+        self.root.expand_all()
+        if selected in self._leaves:
+            target = self._leaves[selected]
+            self.call_after_refresh(self.move_cursor, target)
+
+    def _add(self, parent: TreeNode[NodeRef], run: LiveRun, node) -> None:
+        if isinstance(node, tree_model.Leaf):
+            self._leaves[node.seq] = parent.add_leaf(
+                leaf_label(run, node.seq, node.seq == self._selected), NodeRef(node.seq))
+            return
+        b = node.branch
+        fork = parent.add(fork_label(run, b), NodeRef(b.parent, b.pos), expand=True)
+        self._add(fork, run, node.kept)
+        self._add(fork, run, node.taken)
+
+    def update_leaves(self, run: LiveRun, seqs, selected: int | None) -> None:
+        """Relabel the leaves of ``seqs`` (token counts, finish reasons, selection)."""
+        changed = set(seqs)
+        if selected != self._selected:
+            changed |= {s for s in (selected, self._selected) if s is not None}
+            self._selected = selected
+        for s in changed:
+            node = self._leaves.get(s)
+            if node is not None:
+                node.set_label(leaf_label(run, s, s == selected))
+
+    def on_tree_node_highlighted(self, event: Tree.NodeHighlighted) -> None:
+        event.stop()
+        if self.has_focus and event.node.data is not None:
+            self.post_message(self.Chosen(event.node.data))
+
+    def on_tree_node_selected(self, event: Tree.NodeSelected) -> None:
+        event.stop()
+        if event.node.data is not None:
+            self.post_message(self.Chosen(event.node.data))
