@@ -1,0 +1,84 @@
+"""eager eval / calibrate / report from the command line: one-line errors, exit 2; reports."""
+
+import json
+
+import pytest
+
+from eager_local.cli import main
+
+from test_eval_runner import runner
+
+
+@pytest.fixture
+def data(tmp_path):
+    p = tmp_path / "d.jsonl"
+    p.write_text('{"id": "a", "question": "1 + 1?", "answer": "2"}\n')
+    return p
+
+
+def one_line_error(capsys, argv, match):
+    rc = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert rc == 2, err
+    assert "\n" not in err and match in err, err
+    return err
+
+
+def test_malformed_jsonl(tmp_path, capsys, data):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "question": "q", "answer": "1"}\n{"id": "b", "question"\n')
+    err = one_line_error(capsys, ["eval", str(bad), "--out", str(tmp_path / "o.jsonl")], "line 2")
+    assert err.startswith("dataset:") and str(bad) in err
+
+
+def test_missing_field(tmp_path, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "question": "q"}\n')
+    one_line_error(capsys, ["eval", str(bad), "--out", str(tmp_path / "o.jsonl")], "missing field 'answer'")
+
+
+def test_unknown_method(tmp_path, capsys, data):
+    err = one_line_error(capsys, ["eval", str(data), "--method", "beam", "--out", str(tmp_path / "o.jsonl")],
+                         "unknown method 'beam'")
+    assert "eager-adapt" in err
+
+
+def test_output_in_missing_directory(tmp_path, capsys, data):
+    one_line_error(capsys, ["eval", str(data), "--out", str(tmp_path / "no" / "o.jsonl")], "does not exist")
+
+
+def test_existing_output_without_resume(tmp_path, capsys, data):
+    out = tmp_path / "o.jsonl"
+    out.write_text('{"id": "a", "phase": "final"}\n')
+    one_line_error(capsys, ["eval", str(data), "--out", str(out)], "--resume")
+
+
+def test_bad_settings_and_calibrate_targets(tmp_path, capsys, data):
+    one_line_error(capsys, ["eval", str(data), "--theta", "-1", "--out", str(tmp_path / "o.jsonl")], "theta")
+    one_line_error(capsys, ["calibrate", str(data), "--branch-rate", "2"], "--branch-rate")
+    one_line_error(capsys, ["calibrate", str(data), "--branch-rate", "0.1", "--target-seqs", "3"], "not both")
+    one_line_error(capsys, ["eval", str(data), "--limit", "0", "--out", str(tmp_path / "o.jsonl")], "--limit")
+
+
+def test_report_table_and_plot(tmp_path, capsys):
+    a, b = tmp_path / "p.jsonl", tmp_path / "e.jsonl"
+    runner(a, "parallel").run()
+    runner(b, "eager-full").run()
+    png = tmp_path / "cmp.png"
+    assert main(["report", str(a), str(b), "--plot", str(png)]) == 0
+    out = capsys.readouterr().out
+    for text in ("parallel", "eager-full θ=2.2", "Pass@k", "Cons@k", "pass rate", "generated tokens",
+                 "decoded tokens", "wall time", "Δ Pass@k", "model: fake", "toy (6 of 6 items",
+                 "M=4 θ=2.2 τ=0.6"):
+        assert text in out, text
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+def test_report_errors(tmp_path, capsys):
+    one_line_error(capsys, ["report", str(tmp_path / "none.jsonl")], "not found")
+    junk = tmp_path / "junk.jsonl"
+    junk.write_text(json.dumps({"x": 1}) + "\n")
+    one_line_error(capsys, ["report", str(junk)], "not a record")
+    empty = tmp_path / "init-only.jsonl"
+    empty.write_text(json.dumps({"id": "a", "phase": "init"}) + "\n")
+    one_line_error(capsys, ["report", str(empty)], "no finished prompts")

@@ -1,0 +1,174 @@
+"""The evaluation runner on a scripted fake engine: records, phases, resume, interrupts."""
+
+import json
+import threading
+
+import pytest
+
+from eager_local.api import Model
+from eager_local.engine.fake import FakeEngine, hashed_script
+from eager_local.errors import OutputError
+from eager_local.evaluation.answers import Checker
+from eager_local.evaluation.datasets import Dataset, Item
+from eager_local.evaluation.prompts import PromptFormat
+from eager_local.evaluation.records import RecordWriter, check_output, read_records
+from eager_local.evaluation.runner import Interrupted, Runner, derive_seed
+from eager_local.registry import ModelSpec
+from eager_local.result import ModelInfo
+from eager_local.settings import Settings
+
+V = 32
+SETTINGS = Settings(theta=2.2, max_seqs=4, max_new_tokens=8)
+
+
+def make_model(stop_after_decodes=None, cancel=None):
+    pieces = {i: f" {i - 3}".encode() for i in range(3, V)}
+    eng = FakeEngine(hashed_script(V, spread=1.5), vocab=V, pieces=pieces)
+    if stop_after_decodes is not None:
+        real = eng.decode
+        count = [0]
+
+        def decode(*a):
+            count[0] += 1
+            if count[0] == stop_after_decodes:
+                cancel.set()
+            return real(*a)
+
+        eng.decode = decode
+    return Model(ModelSpec(alias="fake"), eng, ModelInfo("fake", "/fake.gguf", "0" * 64))
+
+
+DATA = Dataset("toy", "/toy.jsonl", "numeric",
+               tuple(Item(f"q{i}", f"question {i}", str(i % 5)) for i in range(6)), 6)
+
+
+def runner(out, method, settings=SETTINGS, **kw):
+    model = kw.pop("model", None) or make_model()
+    return Runner(model, DATA, PromptFormat("chat"), Checker("numeric"), method, settings, str(out), **kw)
+
+
+def strip_times(recs):
+    """Records without the fields that measure time (they differ run to run)."""
+    out = []
+    for r in recs:
+        r = json.loads(json.dumps(r))
+        for k in ("wall_s", "check_s"):
+            r.pop(k, None)
+        r.get("init", {}).pop("wall_s", None)
+        for k in ("wall_s", "decode_s"):
+            r["run"]["stats"].pop(k)
+        out.append(r)
+    return out
+
+
+def test_one_record_per_prompt(tmp_path):
+    out = tmp_path / "p.jsonl"
+    recs = runner(out, "parallel").run()
+    lines = out.read_text().splitlines()
+    assert len(lines) == 6 and [json.loads(l)["id"] for l in lines] == [f"q{i}" for i in range(6)]
+    for r in recs:
+        assert r["phase"] == "final" and r["n_sequences"] == 4 == len(r["sequences"])
+        assert r["settings"]["seed"] == derive_seed(0, r["id"])
+        assert r["model"]["sha256"] == "0" * 64 and r["dataset"]["items"] == 6
+        assert r["generated_tokens"] == sum(s["n_own"] for s in r["sequences"])
+        assert r["correct"] == sum(s["correct"] for s in r["sequences"])
+        assert r["pass_any"] == (r["correct"] > 0)
+        assert r["decoded_tokens"] > r["generated_tokens"]  # the prompt is decoded too
+
+
+def test_eager_records_the_tree(tmp_path):
+    recs = runner(tmp_path / "e.jsonl", "eager").run()
+    assert {r["n_sequences"] for r in recs} - {1, 2, 3, 4} == set()
+    for r in recs:
+        assert len(r["branches"]) == r["n_sequences"] - 1
+        for b in r["branches"]:
+            assert b["entropy"] >= 2.2 and r["sequences"][b["child"]]["fork_pos"] == b["pos"]
+
+
+def test_adapt_continues_saturating_trees(tmp_path):
+    out = tmp_path / "a.jsonl"
+    r = runner(out, "eager-adapt")
+    recs = r.run()
+    init = {x["id"]: x for x in read_records(out) if x["phase"] == "init"}
+    assert len(init) == 6 and r.plan.surplus == 24 - sum(x["n_sequences"] for x in init.values())
+    continued = [x for x in recs if x["extra"]]
+    assert continued and all(init[x["id"]]["n_sequences"] == 4 for x in continued)
+    grew = 0
+    for x in recs:
+        old = init[x["id"]]["sequences"]
+        assert x["sequences"][: len(old)] == old  # the old sequences, unchanged, first
+        if x["extra"]:
+            assert x["n_sequences"] <= x["extra"]["cap"]
+            grew += x["n_sequences"] > len(old)
+            assert x["origins"][len(old):] == ["continue"] * (x["n_sequences"] - len(old))
+            assert x["decoded_tokens"] > init[x["id"]]["decoded_tokens"]
+        else:
+            assert x["n_sequences"] == len(old)
+    assert grew
+
+
+def test_full_reruns_prompts_below_the_cap(tmp_path):
+    out = tmp_path / "f.jsonl"
+    recs = runner(out, "eager-full").run()
+    init = {x["id"]: x for x in read_records(out) if x["phase"] == "init"}
+    reruns = [x for x in recs if x["extra"] and x["extra"]["action"] == "rerun"]
+    assert reruns
+    for x in reruns:
+        old = init[x["id"]]
+        assert not old["pass_any"] and old["n_sequences"] < 4
+        assert x["extra"]["theta"] == pytest.approx(0.8 * 2.2)
+        assert x["n_sequences"] <= x["extra"]["cap"]
+        assert [s["id"] for s in x["sequences"]] == list(range(x["n_sequences"]))
+        assert x["sequences"][: old["n_sequences"]] == old["sequences"]
+        for s in x["sequences"][old["n_sequences"]:]:
+            assert s["origin"] == "rerun" and (s["parent"] is None or s["parent"] >= old["n_sequences"])
+    for x in recs:  # prompts already solved get nothing
+        if init[x["id"]]["pass_any"]:
+            assert x["extra"] is None
+
+
+@pytest.mark.parametrize("method, stop_at", [("parallel", 12), ("eager-adapt", 30), ("eager-adapt", 60), ("eager-full", 60)])
+def test_interrupt_then_resume_equals_an_uninterrupted_run(tmp_path, method, stop_at):
+    whole = runner(tmp_path / "whole.jsonl", method).run()
+    out = tmp_path / "cut.jsonl"
+    cancel = threading.Event()
+    with pytest.raises(Interrupted):
+        runner(out, method, cancel=cancel, model=make_model(stop_at, cancel)).run()
+    partial = out.read_text()
+    assert partial.endswith("\n") or partial == ""
+    n_before = len(partial.splitlines())
+    resumed = runner(out, method, resume=True).run()
+    assert strip_times(resumed) == strip_times(whole)
+    lines = [json.loads(l) for l in out.read_text().splitlines()]
+    keys = [(r["phase"], r["id"]) for r in lines]
+    assert len(keys) == len(set(keys))  # nothing lost or written twice
+    assert len(lines) > n_before
+
+
+def test_resume_refuses_other_settings_and_existing_output_needs_resume(tmp_path):
+    out = tmp_path / "p.jsonl"
+    runner(out, "parallel").run()
+    with pytest.raises(OutputError, match="different settings"):
+        runner(out, "parallel", settings=SETTINGS.with_(max_seqs=3), resume=True).run()
+    with pytest.raises(OutputError, match="different method"):
+        runner(out, "eager", resume=True).run()
+    with pytest.raises(OutputError, match="--resume"):
+        check_output(out, resume=False)
+    with pytest.raises(OutputError, match="does not exist"):
+        check_output(tmp_path / "nope" / "x.jsonl", resume=False)
+    with pytest.raises(OutputError, match="is a directory"):
+        check_output(tmp_path, resume=False)
+
+
+def test_a_torn_last_line_is_ignored_and_cut(tmp_path):
+    out = tmp_path / "p.jsonl"
+    runner(out, "parallel").run()
+    full = out.read_text().splitlines()
+    out.write_text("\n".join(full[:2]) + "\n" + full[2][: len(full[2]) // 2])
+    assert [r["id"] for r in read_records(out)] == ["q0", "q1"]
+    with RecordWriter(out) as w:
+        w.write({"id": "x", "phase": "final"})
+    assert [r["id"] for r in read_records(out)] == ["q0", "q1", "x"]
+    out.write_text(full[0] + "\nnot json\n" + full[1] + "\n")
+    with pytest.raises(OutputError, match="line 2"):
+        read_records(out)
