@@ -8,8 +8,9 @@
 
 from __future__ import annotations
 
+import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Iterator
 
@@ -17,7 +18,10 @@ from .controller import collect, generate
 from .events import Event
 from .registry import ModelSpec, load_registry, model_path
 from .result import ModelInfo, RunResult
-from .settings import Settings
+from .errors import ModelError, PromptError, SettingsError
+from .settings import MAX_SEQUENCES, Settings
+
+_SETTING_NAMES = tuple(f.name for f in fields(Settings))
 
 
 @dataclass
@@ -31,6 +35,11 @@ class Model:
     def settings(self, base: Settings | None = None, **overrides) -> Settings:
         """Settings with the model's own stop strings added."""
         s = base or Settings()
+        unknown = sorted(set(overrides) - set(_SETTING_NAMES))
+        if unknown:
+            raise SettingsError(
+                f"unknown setting {unknown[0]!r}; known: {', '.join(_SETTING_NAMES)}"
+            )
         if overrides:
             s = s.with_(**overrides)
         if self.spec.stop:
@@ -47,6 +56,10 @@ class Model:
         **overrides,
     ) -> Iterator[Event]:
         """Yield the run's events (see eager_local.events)."""
+        if not isinstance(prompt, str):
+            raise PromptError(
+                f"the prompt must be text (str), not {type(prompt).__name__}: decode it first"
+            )
         return generate(
             self.engine, prompt, self.settings(settings, **overrides),
             model=self.info, cancel=cancel, resume=resume,
@@ -75,7 +88,15 @@ def load(
     from .engine.llama import LlamaEngine
     from .model_file import check_gguf, sha256_of
 
-    spec = load_registry().get(model)
+    if model is not None and not isinstance(model, (str, os.PathLike)):
+        raise ModelError(f"model must be an alias or a path, not {type(model).__name__} ({model!r})")
+    if n_ctx is not None and (not isinstance(n_ctx, int) or n_ctx < 64):
+        raise SettingsError(f"n_ctx must be an integer of at least 64 (got {n_ctx!r})")
+    if not isinstance(n_seq_max, int) or not 1 <= n_seq_max <= MAX_SEQUENCES:
+        raise SettingsError(f"n_seq_max must be between 1 and {MAX_SEQUENCES} (got {n_seq_max!r})")
+    if n_threads is not None and (not isinstance(n_threads, int) or n_threads < 1):
+        raise SettingsError(f"n_threads must be at least 1 (got {n_threads!r})")
+    spec = load_registry().get(os.fspath(model) if model is not None else None)
     path = model_path(spec)
     check_gguf(path)
     engine = LlamaEngine(

@@ -28,14 +28,16 @@ def check_gguf(path: Path) -> None:
     if path.is_dir():
         raise ModelError(f"{path} is a directory: give the .gguf file inside it")
     if not path.is_file():
-        raise ModelError(f"{path} is not a regular file")
+        raise ModelError(f"{path} is not a regular file: give a .gguf model file")
     size = path.stat().st_size
     if size == 0:
-        raise ModelError(f"model file {path} is empty")
+        raise ModelError(f"model file {path} is empty (0 bytes): download it again")
     try:
         with path.open("rb") as f:
             if f.read(4) != MAGIC:
-                raise ModelError(f"{path} is not a GGUF model (no GGUF magic at the start)")
+                raise ModelError(
+                    f"{path} is not a GGUF model (no GGUF magic at the start): give a .gguf file"
+                )
             need = _required_size(f)
     except ModelError:
         raise

@@ -62,6 +62,7 @@ class Registry:
 
     def get(self, name: str | None) -> ModelSpec:
         """An alias, a path to a .gguf file, or None for the default."""
+        from_default = not name
         name = name or self.default
         if name is None:
             raise ModelError("no model given and models.toml names no default: pass --model")
@@ -71,6 +72,11 @@ class Registry:
         if name.endswith(".gguf") or "/" in name or p.exists():
             return ModelSpec(alias=None, path=str(p.resolve()), origin="command line")
         known = ", ".join(sorted(self.models)) or "none"
+        if from_default:
+            raise ConfigError(
+                f"default = {name!r} in {self.files[-1]} is not a model alias (known: {known}); "
+                "fix the default or add [models." + name + "]"
+            )
         raise ModelError(
             f"unknown model alias {name!r} (known: {known}); give a .gguf path or add it to "
             f"{locations.user_models_toml()}"
@@ -109,7 +115,7 @@ def _read(f: Path) -> tuple[str | None, dict[str, dict]]:
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{f}: {e}; fix the syntax") from None
     except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{f}: cannot read ({e})") from None
+        raise ConfigError(f"{f}: cannot read ({e}); save it as UTF-8 text") from None
     unknown = set(doc) - {"default", "models"}
     if unknown:
         raise ConfigError(f"{f}: unknown top-level key {sorted(unknown)[0]!r}; use default or [models.NAME]")

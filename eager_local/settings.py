@@ -40,6 +40,13 @@ class Settings:
     record_candidates: int = 0
     """Keep this many top candidates (token, probability) per token, for inspection."""
 
+    def __post_init__(self) -> None:
+        # a lone string is one stop string, not one per character
+        if isinstance(self.stop, str):
+            object.__setattr__(self, "stop", (self.stop,))
+        elif isinstance(self.stop, list):
+            object.__setattr__(self, "stop", tuple(self.stop))
+
     def validate(self) -> "Settings":
         """Raise ``SettingsError`` naming the first bad value; return self."""
         if self.method not in METHODS:
@@ -50,7 +57,8 @@ class Settings:
             raise SettingsError(f"theta must be a number ≥ 0 (got {self.theta}); try 1.0")
         if not isinstance(self.max_seqs, int) or not 1 <= self.max_seqs <= MAX_SEQUENCES:
             raise SettingsError(
-                f"max-seqs must be between 1 and {MAX_SEQUENCES} (got {self.max_seqs})"
+                f"max-seqs must be an integer between 1 and {MAX_SEQUENCES} (got {self.max_seqs}); "
+                "llama.cpp holds at most 256 sequences"
             )
         if self.method != "greedy" and (not _finite(self.temperature) or self.temperature <= 0):
             raise SettingsError(
@@ -58,17 +66,21 @@ class Settings:
                 "use --method greedy for argmax decoding"
             )
         if not _finite(self.top_p) or not 0 < self.top_p <= 1:
-            raise SettingsError(f"top-p must be in (0, 1] (got {self.top_p})")
+            raise SettingsError(f"top-p must be in (0, 1] (got {self.top_p}); 0.95 is the usual value")
         if not isinstance(self.top_k_entropy, int) or self.top_k_entropy < 2:
-            raise SettingsError(f"top-k-entropy must be an integer ≥ 2 (got {self.top_k_entropy})")
+            raise SettingsError(
+                f"top-k-entropy must be an integer ≥ 2 (got {self.top_k_entropy}); the paper uses 20"
+            )
         if not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
-            raise SettingsError(f"max-new-tokens must be ≥ 1 (got {self.max_new_tokens})")
+            raise SettingsError(f"max-new-tokens must be an integer ≥ 1 (got {self.max_new_tokens})")
         if not isinstance(self.monitor_window, int) or self.monitor_window < 1:
-            raise SettingsError(f"monitor window must be ≥ 1 (got {self.monitor_window})")
+            raise SettingsError(f"monitor window must be an integer ≥ 1 (got {self.monitor_window}); the paper uses 1000")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise SettingsError(f"seed must be an integer ≥ 0 (got {self.seed})")
         if any(not isinstance(s, str) or s == "" for s in self.stop):
-            raise SettingsError("stop strings must be non-empty")
-        if self.record_candidates < 0:
-            raise SettingsError("record_candidates must be ≥ 0")
+            raise SettingsError("stop strings must be non-empty text: drop the empty --stop")
+        if not isinstance(self.record_candidates, int) or self.record_candidates < 0:
+            raise SettingsError(f"record_candidates must be an integer ≥ 0 (got {self.record_candidates})")
         return self
 
     def with_(self, **changes) -> "Settings":

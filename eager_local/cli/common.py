@@ -34,7 +34,7 @@ def add_settings_args(p: argparse.ArgumentParser, methods=METHODS, default_metho
 
 def settings_from_args(args, method: str | None = None) -> Settings:
     if not math.isfinite(args.theta):
-        raise SettingsError(f"theta must be a number ≥ 0 (got {args.theta})")
+        raise SettingsError(f"theta must be a number ≥ 0 (got {args.theta}); try 1.0")
     stops = tuple(_unescape(s) for s in args.stop)
     return Settings(
         method=method or args.method,

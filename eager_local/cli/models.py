@@ -71,5 +71,8 @@ def main(args) -> int:
                           r["prompt_format"], r.get("path") or r["source"])
         console.print(table)
         console.print(f"registry files: {', '.join(reg.files)}", style="dim")
+    if reg.default is not None and reg.default not in reg.models:
+        print(f"models.toml: default = {reg.default!r} is not a model alias; fix it in {reg.files[-1]}",
+              file=sys.stderr)
     bad = [r for r in rows if args.verify and r["status"] not in ("verified", "ok (no sha256 to compare)", "missing", "assembled on first use")]
     return 1 if bad else 0

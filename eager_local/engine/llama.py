@@ -62,6 +62,26 @@ def _last_log() -> str:
     return lines[-1] if lines else "no message from llama.cpp"
 
 
+def _check_kv_fits(model, n_ctx: int, path: Path) -> None:
+    """Refuse a context whose f16 KV cache alone exceeds physical memory.
+
+    llama.cpp would try to allocate it anyway (slowly, then fail or swap).
+    """
+    n_head = max(1, int(C.llama_model_n_head(model)))
+    head_dim = int(C.llama_model_n_embd(model)) // n_head
+    per_cell = int(C.llama_model_n_layer(model)) * int(C.llama_model_n_head_kv(model)) * head_dim * 2 * 2
+    need = max(n_ctx, 0) * per_cell
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return
+    if need > have > 0:
+        raise ContextError(
+            f"a {n_ctx}-cell context for {path.name} needs about {need / 2**30:.1f} GiB of KV cache "
+            f"and this machine has {have / 2**30:.1f} GiB: try a smaller n_ctx"
+        )
+
+
 class LlamaEngine:
     """A GGUF model with a multi-sequence context (see module docstring)."""
 
@@ -95,12 +115,19 @@ class LlamaEngine:
         self._vocab = C.llama_model_get_vocab(model)
         self.n_vocab = int(C.llama_vocab_n_tokens(self._vocab))
         self.n_ctx_train = int(C.llama_model_n_ctx_train(model))
+        _check_kv_fits(model, int(n_ctx), path)
 
         cp = C.llama_context_default_params()
         cp.n_ctx = int(n_ctx)
         cp.n_batch = int(n_batch)
         cp.n_ubatch = int(n_batch)
         cp.n_seq_max = int(n_seq_max)
+        # llama.cpp caps n_batch at n_ctx, and sizes the output buffer from n_batch by
+        # default; reserving a graph for n_seq_max sequences then aborts the process
+        # (GGML_ASSERT in output_reserve) whenever n_ctx < n_seq_max. Room for one
+        # output per sequence makes small contexts safe.
+        usable_batch = min(int(n_batch), int(n_ctx)) if n_ctx > 0 else int(n_batch)
+        cp.n_outputs_max = max(usable_batch, int(n_seq_max))
         threads = int(n_threads or os.cpu_count() or 1)
         cp.n_threads = threads
         cp.n_threads_batch = threads
