@@ -1,0 +1,62 @@
+"""`eager eval` on the real llama.cpp (tiny GGUF) in a subprocess: SIGINT/SIGTERM, then --resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+N_ITEMS = 40
+
+
+@pytest.fixture
+def data(tmp_path):
+    p = tmp_path / "d.jsonl"
+    with p.open("w") as f:
+        for i in range(N_ITEMS):
+            f.write(json.dumps({"id": f"i{i}", "question": f"the cat has {i} and {i + 2}", "answer": str(i)}) + "\n")
+    return p
+
+
+def eval_cmd(data, out, tiny_gguf, *extra):
+    return [sys.executable, "-m", "eager_local", "eval", str(data), "--model", str(tiny_gguf),
+            "--n-ctx", "4096", "--threads", "1", "--shots", "1", "--method", "eager-adapt",
+            "--theta", "2.0", "-M", "4", "-T", "24", "--out", str(out), *extra]
+
+
+def comparable(path):
+    recs = [json.loads(l) for l in path.read_text().splitlines()]
+    for r in recs:
+        for k in ("wall_s", "check_s"):
+            r.pop(k)
+        r.get("init", {}).pop("wall_s", None)
+        r["run"]["stats"].pop("wall_s")
+        r["run"]["stats"].pop("decode_s")
+    return recs
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_then_resume_matches_an_uninterrupted_run(tmp_path, tiny_gguf, data, sig, code):
+    whole = tmp_path / "whole.jsonl"
+    r = subprocess.run(eval_cmd(data, whole, tiny_gguf), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    cut = tmp_path / "cut.jsonl"
+    p = subprocess.Popen(eval_cmd(data, cut, tiny_gguf), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (not cut.exists() or cut.read_text().count("\n") < 3):
+        time.sleep(0.01)
+    p.send_signal(sig)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == code, err
+    assert "--resume" in err and "Traceback" not in err
+    text = cut.read_text()
+    assert text.endswith("\n")
+    n_cut = text.count("\n")
+    assert 3 <= n_cut < 2 * N_ITEMS  # stopped part-way, every line whole
+    [json.loads(l) for l in text.splitlines()]
+    r = subprocess.run(eval_cmd(data, cut, tiny_gguf, "--resume"), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert comparable(cut) == comparable(whole)
