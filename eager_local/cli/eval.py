@@ -45,7 +45,8 @@ def load_data(args, model_format: str):
     from ..evaluation.datasets import load_dataset, parse_fields
     from ..evaluation.prompts import choose_format
 
-    ds = load_dataset(args.data, fields=parse_fields(args.field), limit=args.limit, kind=args.kind)
+    ds = load_dataset(args.data, fields=parse_fields(args.field), limit=args.limit, kind=args.kind,
+                      offset=getattr(args, "offset", 0))
     fmt = choose_format(ds, model_format, style=args.prompt_style, exemplars=args.exemplars,
                         shots=args.shots, reasoning=args.reasoning)
     return ds, fmt

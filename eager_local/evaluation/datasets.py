@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import DatasetError
@@ -46,6 +46,8 @@ class Dataset:
     items: tuple[Item, ...]
     total: int
     """Items in the file before ``limit``."""
+    offset: int = 0
+    """Index in the file of the first item used."""
 
 
 def parse_fields(pairs: list[str] | None) -> dict[str, str]:
@@ -139,13 +141,20 @@ def load_humaneval(limit: int | None = None) -> Dataset:
     return Dataset("humaneval", str(path), "code", tuple(items), total)
 
 
-def load_dataset(spec: str, *, fields=None, limit=None, kind=None) -> Dataset:
-    """A JSONL path, or the word ``humaneval``."""
+def load_dataset(spec: str, *, fields=None, limit=None, kind=None, offset: int = 0) -> Dataset:
+    """A JSONL path, or the word ``humaneval``; items ``offset`` to ``offset + limit``."""
     if limit is not None and limit < 1:
         raise DatasetError(f"--limit must be at least 1 (got {limit})")
+    if offset < 0:
+        raise DatasetError(f"--offset must be ≥ 0 (got {offset})")
     if spec.lower() == "humaneval":
-        return load_humaneval(limit)
-    return load_jsonl(spec, fields=fields, limit=limit, kind=kind)
+        ds = load_humaneval()
+    else:
+        ds = load_jsonl(spec, fields=fields, kind=kind)
+    items = ds.items[offset:] if limit is None else ds.items[offset : offset + limit]
+    if not items:
+        raise DatasetError(f"{ds.path} has {ds.total} items: nothing left after --offset {offset}")
+    return replace(ds, items=items, offset=offset)
 
 
 def guess_kind(items) -> str:

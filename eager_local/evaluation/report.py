@@ -103,7 +103,9 @@ def _describe(key: str, d: dict) -> str:
     if key == "model":
         sha = (d.get("sha256") or "?")[:12]
         return f"{d.get('alias') or Path(d.get('path', '?')).name} (sha256 {sha}…)"
-    return f"{d.get('name')} ({d.get('items')} of {d.get('total')} items, {d.get('kind')}; {d.get('path')})"
+    first = d.get("offset", 0)
+    span = f"items {first}–{first + d.get('items', 0) - 1}" if first else f"first {d.get('items')}"
+    return f"{d.get('name')} ({span} of {d.get('total')} items, {d.get('kind')}; {d.get('path')})"
 
 
 def print_table(runs: list[RunSummary], console=None) -> None:

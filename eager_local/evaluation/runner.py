@@ -227,7 +227,8 @@ class Runner:
             "extra_settings": None if s2 is None else s2.to_dict(),
             "model": None if m is None else {"alias": m.alias, "path": m.path, "sha256": m.sha256},
             "dataset": {"name": self.data.name, "path": self.data.path, "kind": self.data.kind,
-                        "items": len(self.data.items), "total": self.data.total},
+                        "items": len(self.data.items), "total": self.data.total,
+                        "offset": self.data.offset},
             "run_config": self.fingerprint,
             "run": run_doc(r),
         }

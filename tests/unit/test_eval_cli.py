@@ -68,7 +68,7 @@ def test_report_table_and_plot(tmp_path, capsys):
     assert main(["report", str(a), str(b), "--plot", str(png)]) == 0
     out = capsys.readouterr().out
     for text in ("parallel", "eager-full θ=2.2", "Pass@k", "Cons@k", "pass rate", "generated tokens",
-                 "decoded tokens", "wall time", "Δ Pass@k", "model: fake", "toy (6 of 6 items",
+                 "decoded tokens", "wall time", "Δ Pass@k", "model: fake", "toy (first 6 of 6 items",
                  "M=4 θ=2.2 τ=0.6"):
         assert text in out, text
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000

@@ -119,3 +119,11 @@ def test_shared_data_files_load():
         assert ds.items and len({it.id for it in ds.items}) == len(ds.items)
     assert load_jsonl(SHARED / "mawps_singleop_dev.jsonl").kind == "numeric"
     assert load_jsonl(SHARED / "math500_dev.jsonl").kind == "latex"
+
+
+def test_offset_and_limit_select_a_slice(tmp_path):
+    p = write(tmp_path, [{"id": str(i), "question": f"q{i}", "answer": str(i)} for i in range(5)])
+    ds = load_dataset(str(p), offset=2, limit=2)
+    assert [it.id for it in ds.items] == ["2", "3"] and ds.offset == 2 and ds.total == 5
+    with pytest.raises(DatasetError, match="nothing left"):
+        load_dataset(str(p), offset=5)
