@@ -264,6 +264,11 @@ class LlamaEngine:
         logits: Sequence[bool],
     ) -> np.ndarray | None:
         n = len(tokens)
+        if not len(seq_ids) == len(positions) == len(logits) == n:
+            raise ValueError(
+                f"seq_ids, tokens, positions and logits differ in length "
+                f"({len(seq_ids)}, {n}, {len(positions)}, {len(logits)})"
+            )
         if not 0 < n <= self.n_batch:
             raise ValueError(f"batch of {n} rows; this context takes 1 to {self.n_batch}")
         seqs = np.asarray(seq_ids, dtype=np.int64)
@@ -303,7 +308,7 @@ class LlamaEngine:
         for s in (src, dst):
             if not 0 <= s < self.n_seq_max:
                 raise ValueError(f"sequence id {s} outside [0, {self.n_seq_max})")
-        if n_pos > self._held[src]:
+        if not 0 <= n_pos <= self._held[src]:
             raise ValueError(f"copy of {n_pos} positions from sequence {src} that holds {self._held[src]}")
         C.llama_memory_seq_cp(self._mem, src, dst, 0, n_pos)
         self._held[dst] = n_pos
