@@ -17,31 +17,32 @@ from collections import deque
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
+import llama_cpp as C  # before numpy: see eager_local/__init__.py
 
-import llama_cpp as C
+import numpy as np
 
 from ..errors import ContextError, ModelError
 from ..model_file import check_gguf
 
 _init_lock = threading.Lock()
 _backend_ready = False
-_log_tail: deque[str] = deque(maxlen=40)
+_log_tail: deque[bytes] = deque(maxlen=40)
 
 
-@C.llama_log_callback
-def _log(level, text, user_data):  # keep llama.cpp quiet; remember the tail for errors
-    try:
-        _log_tail.append(text.decode("utf-8", errors="replace"))
-    except Exception:  # never raise into C
-        pass
+def _log_impl(level, text, user_data):  # keep llama.cpp quiet; remember the tail for errors
+    if text:
+        _log_tail.append(text)
+
+
+_log = C.llama_log_callback(_log_impl)
 
 
 def _backend() -> None:
     global _backend_ready
     with _init_lock:
         if not _backend_ready:
-            C.llama_log_set(_log, ctypes.c_void_p(0))
+            if os.environ.get("EAGER_LOCAL_LLAMA_LOG") != "stderr":
+                C.llama_log_set(_log, ctypes.c_void_p(0))
             C.llama_backend_init()
             _backend_ready = True
 
@@ -58,7 +59,8 @@ def system_info() -> str:
 
 
 def _last_log() -> str:
-    lines = [ln.strip() for ln in "".join(_log_tail).splitlines() if ln.strip()]
+    text = b"".join(_log_tail).decode("utf-8", errors="replace")
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     return lines[-1] if lines else "no message from llama.cpp"
 
 
@@ -96,9 +98,9 @@ class LlamaEngine:
         n_gpu_layers: int = 0,
         prompt_format: str = "raw",
     ) -> None:
-        _backend()
         path = Path(path).expanduser()
-        check_gguf(path)
+        check_gguf(path)  # before llama.cpp sees the file (and before the backend starts)
+        _backend()
         self.path = path
         self.prompt_format = prompt_format
         self._model = None
@@ -106,7 +108,6 @@ class LlamaEngine:
         self._batch = None
         mp = C.llama_model_default_params()
         mp.n_gpu_layers = int(n_gpu_layers) if n_gpu_layers >= 0 else 0x7FFFFFFF
-        mp.use_mmap = True
         _log_tail.clear()
         model = C.llama_model_load_from_file(str(path).encode("utf-8"), mp)
         if not model:
