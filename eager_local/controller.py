@@ -159,7 +159,10 @@ class _Run:
             yield from self._start_resumed(prompt_slot)
         elif s.method == "parallel":
             row = logits[-1]
-            (d,) = sampling.distributions(row[None, :], s.temperature, s.top_k_entropy)
+            (d,) = sampling.distributions(
+                row[None, :], s.temperature, s.top_k_entropy, top_p=s.top_p, need=s.record_candidates,
+                exact_probs=s.record_candidates > 0,
+            )
             for i in range(s.max_seqs):
                 b = self.tree.add(Branch(id=i, parent=None, fork_pos=0, candidates=self._cands()))
                 b.slot = prompt_slot if i == 0 else self.slots.take()
@@ -222,7 +225,11 @@ class _Run:
         s = self.s
         if dists is None:
             tau = s.temperature if s.temperature > 0 else 1.0
-            dists = sampling.distributions(logits, tau, s.top_k_entropy)
+            top_p = 0.0 if s.method == "greedy" else s.top_p  # greedy never samples
+            dists = sampling.distributions(
+                logits, tau, s.top_k_entropy, top_p=top_p, need=s.record_candidates,
+                exact_probs=s.record_candidates > 0,  # only shown candidates need them
+            )
         for i, (b, d) in enumerate(zip(rows, dists)):
             h = d.entropy
             row = logits[i]

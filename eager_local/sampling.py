@@ -1,14 +1,28 @@
 """Sampling as small pure functions over numpy arrays.
 
-Every row of a step goes through ``distributions``: temperature, a cut to the
-tokens that can matter, a stable softmax, and the top-K entropy. Sampling then
-uses an explicit ``np.random.Generator`` so a seed fixes the run.
+Every row of a step goes through ``distributions``: temperature, the tokens
+that can matter, a stable softmax, and the top-K entropy. Sampling then uses
+an explicit ``np.random.Generator`` so a seed fixes the run.
 
-Why the cut is exact: after temperature, a token more than ``WINDOW_NATS``
-below the best one has probability below e^-30 ≈ 9e-14 of the best; even
-262,144 of them hold under 3e-8 of the mass. They can change neither the
-top-K entropy (beyond float32 precision) nor which tokens top-p keeps, and
-skipping them avoids sorting a 262k-entry vocabulary on every row.
+Two exact ways to find the tokens that can matter:
+
+* The reference cut (``_row_window``): after temperature, a token more than
+  ``WINDOW_NATS`` below the best has probability below e^-30 ≈ 9e-14 of the
+  best; even 262,144 of them hold under 3e-8 of the mass. They change neither
+  the top-K entropy (beyond float32 precision) nor which tokens top-p keeps.
+  Every surviving token is sorted, which costs milliseconds per row when the
+  model is unsure (thousands of survivors in a 262k vocabulary).
+
+* The group bound (``_grouped``), used for large vocabularies: the vocabulary
+  is split into G = V/64 strided groups (token t is in group t mod G), one pass
+  takes each group's maximum, and only the B best groups are gathered. Every
+  token outside them is at most b, the best maximum left out, so the gathered
+  tokens above b are exactly the row's best ones, in order. The mass left out
+  lies between Σ e^(max_g) and 64·Σ e^(max_g) over the groups left out; when the
+  top-p cut falls at the same place for both ends of that interval, the cut is
+  the exact one. A row where it does not (or where too few tokens are certain)
+  goes through the reference cut instead. Both give the same tokens, entropies
+  (to ~1e-12) and sampled draws (probabilities differ by < 3e-8, relative).
 """
 
 from __future__ import annotations
@@ -19,6 +33,16 @@ import numpy as np
 
 #: Tokens further than this (in nats, after temperature) below the best are dropped.
 WINDOW_NATS = 30.0
+#: Tokens per group of the group bound; vocabularies that are a multiple of it use it.
+GROUP = 64
+#: Groups gathered per row (at least; more when more certain tokens are asked for).
+MIN_GROUPS = 24
+#: Relative slack on the left-out mass when certifying the top-p cut (float rounding).
+_SLACK = 1e-5
+#: Leading tokens sorted by the reference cut when top-p allows a cut list.
+_HEAD = 512
+#: Listed probabilities are within this relative error of the reference's.
+_PROB_RTOL = 1e-6
 
 
 @dataclass(frozen=True)
@@ -28,33 +52,151 @@ class RowDist:
     ids: np.ndarray
     """Token ids, descending probability."""
     probs: np.ndarray
-    """Their probabilities after temperature (float64, sums to ~1)."""
+    """Their probabilities after temperature (float64, of the whole row)."""
     entropy: float
     """Top-K entropy in nats."""
+    cover: float = 1.0
+    """Largest top-p that ``sample_top_p`` may use: 1.0 means ``ids`` hold every
+    token that can matter; less means the list was cut after the top-p nucleus."""
 
 
-def distributions(logits: np.ndarray, temperature: float, k: int) -> list[RowDist]:
-    """One ``RowDist`` per row of ``logits`` (shape rows × vocab)."""
+def distributions(
+    logits: np.ndarray,
+    temperature: float,
+    k: int,
+    *,
+    top_p: float = 1.0,
+    need: int = 2,
+    exact_probs: bool = True,
+) -> list[RowDist]:
+    """One ``RowDist`` per row of ``logits`` (shape rows × vocab).
+
+    ``top_p``: the nucleus ``sample_top_p`` will draw from (1.0 keeps every
+    candidate, 0 when no row will be sampled); ``need``: how many leading
+    candidates must be listed (at least 2, for the branch tokens);
+    ``exact_probs=False``: a cut list's probabilities may be normalised by a
+    lower bound of the row's mass (too high by at most 63× the mass left out,
+    ~1e-6 typically); the draws of ``sample_top_p`` are exact either way.
+    """
     x = np.asarray(logits)
     if x.ndim == 1:
         x = x[None, :]
     tau = max(float(temperature), 1e-6)  # epsilon guard: τ → 0 is argmax
-    # 1. keep the tokens within WINDOW_NATS of each row's best (after temperature)
-    best = x.max(axis=1)
-    rows, cols = np.nonzero(x >= (best - WINDOW_NATS * tau)[:, None])
-    bounds = np.searchsorted(rows, np.arange(x.shape[0] + 1))
-    out = []
-    for i in range(x.shape[0]):
-        ids = cols[bounds[i] : bounds[i + 1]]
-        # 2. temperature, then sort the survivors by score, best first
-        z = x[i, ids].astype(np.float64) / tau
-        order = np.argsort(-z, kind="stable")
-        ids, z = ids[order], z[order]
-        # 3. stable softmax over the survivors
-        p = np.exp(z - z[0])
-        p /= p.sum()
-        out.append(RowDist(ids.astype(np.int64), p, topk_entropy_sorted(p, k)))
+    need = max(int(need), int(k), 2)
+    out: list[RowDist | None] = [None] * x.shape[0]
+    if top_p < 1.0 and _grouped_ok(x.shape[1], need):
+        out = _grouped(x, tau, k, float(top_p), need, exact_probs)
+    for i, d in enumerate(out):
+        if d is None:
+            out[i] = _row_window(x[i], tau, k, top_p)
     return out
+
+
+def _grouped_ok(vocab: int, need: int) -> bool:
+    groups = vocab // GROUP
+    return vocab % GROUP == 0 and groups >= 8 * max(MIN_GROUPS, need + 1)
+
+
+def _grouped(
+    x: np.ndarray, tau: float, k: int, top_p: float, need: int, exact_probs: bool = True
+) -> list[RowDist | None]:
+    """The group bound (module docstring); None for rows it cannot certify."""
+    R, V = x.shape
+    G = V // GROUP
+    B = max(MIN_GROUPS, need + 1)
+    # 1. each strided group's maximum: one pass over the logits, no copy of them
+    gmax = x.reshape(R, GROUP, G).max(axis=1)  # gmax[r, g] = max of x[r, g + G*j]
+    best = gmax.max(axis=1)
+    # 2. the B best groups (their least maximum bounds every token left out)
+    cut = np.partition(gmax, G - B, axis=1)[:, G - B]
+    chosen = gmax >= cut[:, None]
+    if np.count_nonzero(chosen) == R * B:  # no ties at the cut: B groups in every row
+        top = np.nonzero(chosen)[1].reshape(R, B)
+    else:
+        top = np.argpartition(gmax, G - B, axis=1)[:, G - B :]
+        chosen[:] = False
+        chosen[np.arange(R)[:, None], top] = True
+    # 3. gather their tokens and keep the B best of them, sorted (ties: lower id first)
+    cols = (top[:, :, None] + G * np.arange(GROUP)[None, None, :]).reshape(R, B * GROUP)
+    cand = np.take(x.reshape(-1), cols + (V * np.arange(R))[:, None])
+    q = np.argpartition(cand, B * GROUP - B, axis=1)[:, B * GROUP - B :]
+    qv = np.take_along_axis(cand, q, axis=1)
+    qi = np.take_along_axis(cols, q, axis=1)
+    order = np.lexsort((qi, -qv), axis=1)
+    ids = np.take_along_axis(qi, order, axis=1)
+    vals = np.take_along_axis(qv, order, axis=1)
+    # the B-th best gathered value is ≥ every token left out (each chosen group gave one
+    # ≥ it), so the tokens strictly above it are the row's best, in order
+    certain = (vals > vals[:, -1:]).sum(axis=1)
+    # 4. temperature; masses relative to the best token: exact ones in float64 for the
+    #    listed tokens, float32 sums (bounded by _SLACK) for the rest of the row
+    z = vals.astype(np.float64) / tau
+    w = np.exp(z - z[:, :1])
+    inv = np.float32(1.0 / tau)
+    top_mass = np.exp((cand - best[:, None]) * inv).sum(axis=1, dtype=np.float64)
+    left = np.exp((gmax - best[:, None]) * inv)
+    left[chosen] = 0.0
+    lo = left.sum(axis=1, dtype=np.float64)
+    z_lo, z_hi = top_mass + lo, top_mass + GROUP * lo
+    # exact probabilities: a row whose left-out mass is uncertain gets the exact sum
+    # (one more pass over that row only)
+    for i in np.flatnonzero(z_hi - z_lo > _PROB_RTOL * z_lo) if exact_probs else ():
+        z_lo[i] = z_hi[i] = np.exp((x[i] - best[i]) * inv).sum(dtype=np.float64)
+    probs = w / z_lo[:, None]
+    z_lo, z_hi = z_lo * (1 - _SLACK), z_hi * (1 + _SLACK)
+    # 5. the top-p cut must fall at the same certain token for both ends
+    cdf = np.cumsum(w, axis=1)
+    keep_lo = (cdf < top_p * z_lo[:, None]).sum(axis=1) + 1
+    keep_hi = (cdf < top_p * z_hi[:, None]).sum(axis=1) + 1
+    ok = (keep_lo == keep_hi) & (keep_hi <= certain) & (certain >= need)
+    # 6. top-K entropy over the first k
+    p = w[:, :k] / w[:, :k].sum(axis=1, keepdims=True)
+    h = -(p * np.log(np.where(p > 0, p, 1.0))).sum(axis=1)
+    out: list[RowDist | None] = []
+    for i in range(R):
+        if ok[i]:
+            n = int(certain[i])
+            out.append(RowDist(ids[i, :n], probs[i, :n], float(h[i]), top_p))
+        else:
+            out.append(None)
+    return out
+
+
+def _row_window(row: np.ndarray, tau: float, k: int, top_p: float = 1.0) -> RowDist:
+    """The reference cut for one row: every token within WINDOW_NATS of the best, sorted.
+
+    With ``top_p`` < 1 only the leading tokens are sorted when they certainly hold
+    the nucleus (the list is then cut after it, and the others' mass is exact).
+    """
+    best = row.max()
+    ids = np.flatnonzero(row >= best - WINDOW_NATS * tau)
+    v = row[ids]
+    n = len(ids)
+    if top_p < 1.0 and n > 4 * _HEAD:
+        # the _HEAD best, sorted; tokens strictly above the last one are certain
+        head = np.argpartition(v, n - _HEAD)[n - _HEAD :]
+        head = head[np.lexsort((ids[head], -v[head]))]
+        certain = int((v[head] > v[head[-1]]).sum())
+        z = v[head].astype(np.float64) / tau
+        w = np.exp(z - z[0])
+        total = np.exp(v.astype(np.float64) / tau - z[0]).sum()
+        cdf = np.cumsum(w)
+        keep = int(np.searchsorted(cdf, top_p * total * (1 + _SLACK))) + 1
+        if keep <= certain and certain >= k:
+            p = w[:certain] / total
+            return RowDist(ids[head[:certain]].astype(np.int64), p, _entropy_of(w, k), top_p)
+    # temperature, then sort the survivors by score, best first (ties: lower id first)
+    z = v.astype(np.float64) / tau
+    order = np.argsort(-z, kind="stable")
+    ids, z = ids[order], z[order]
+    # stable softmax over the survivors
+    p = np.exp(z - z[0])
+    p /= p.sum()
+    return RowDist(ids.astype(np.int64), p, topk_entropy_sorted(p, k))
+
+
+def _entropy_of(w: np.ndarray, k: int) -> float:
+    return topk_entropy_sorted(w / w.sum(), k)
 
 
 def topk_entropy_sorted(probs: np.ndarray, k: int) -> float:
@@ -77,8 +219,11 @@ def topk_entropy(logits: np.ndarray, temperature: float, k: int) -> float:
 
 def sample_top_p(dist: RowDist, top_p: float, rng: np.random.Generator) -> int:
     """Draw a token from the smallest prefix of ``dist`` whose mass reaches ``top_p``."""
+    if top_p > dist.cover:
+        raise ValueError(f"this distribution was cut for top-p ≤ {dist.cover}, not {top_p}")
     cdf = np.cumsum(dist.probs)
-    keep = int(np.searchsorted(cdf, top_p * cdf[-1])) + 1  # include the token that crosses top_p
+    total = cdf[-1] if dist.cover >= 1.0 else 1.0  # a cut list holds less than the whole mass
+    keep = int(np.searchsorted(cdf, top_p * total)) + 1  # include the token that crosses top_p
     keep = min(keep, len(dist.probs))
     u = rng.random() * cdf[keep - 1]
     return int(dist.ids[min(int(np.searchsorted(cdf[:keep], u, side="right")), keep - 1)])
