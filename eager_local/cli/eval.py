@@ -19,6 +19,8 @@ def register(sub) -> None:
     p.add_argument("--out", "-o", required=True, metavar="PATH", help="run file to write (JSONL)")
     p.add_argument("--resume", action="store_true", help="continue --out, skipping prompts already in it")
     p.add_argument("--limit", type=int, metavar="N", help="only the first N items")
+    p.add_argument("--init-from", metavar="RUN.jsonl",
+                   help="eager-adapt/-full: take EAGer-init from this eager run (same settings) instead of decoding it again")
     add_data_args(p)
     g = p.add_argument_group("answer checking")
     g.add_argument("--code-timeout", type=float, default=10.0, metavar="S", help="seconds per HumanEval test run (default 10)")
@@ -59,6 +61,10 @@ def main(args) -> int:
     from ..evaluation.runner import Interrupted, Runner, check_method
 
     method = check_method(args.method)
+    if args.init_from and method not in ("eager-adapt", "eager-full"):
+        from ..errors import SettingsError
+
+        raise SettingsError("--init-from is for --method eager-adapt or eager-full")
     out = check_output(args.out, resume=args.resume)
     base = settings_from_args(args, method="eager" if method.startswith("eager") else method)
     from ..registry import load_registry
@@ -71,7 +77,7 @@ def main(args) -> int:
     try:
         with stop_on_signals() as stop, bar:
             runner = Runner(model, ds, fmt, checker, method, base, str(out), resume=args.resume,
-                            cancel=stop.event, on_progress=bar.update)
+                            init_from=args.init_from, cancel=stop.event, on_progress=bar.update)
             try:
                 records = runner.run()
             except Interrupted as e:

@@ -79,6 +79,7 @@ class Runner:
         out: str,
         *,
         resume: bool = False,
+        init_from: str | None = None,
         cancel: threading.Event | None = None,
         on_progress: Callable[[Progress], None] | None = None,
     ) -> None:
@@ -87,7 +88,7 @@ class Runner:
         phase1 = "eager" if method.startswith("eager") else method
         stop = tuple(dict.fromkeys(tuple(settings.stop) + fmt.stop))
         self.base = model.settings(settings.with_(method=phase1, stop=stop))
-        self.out, self.resume = out, resume
+        self.out, self.resume, self.init_from = out, resume, init_from
         self.cancel = cancel or threading.Event()
         self.on_progress = on_progress or (lambda p: None)
         self.fingerprint = {
@@ -115,6 +116,8 @@ class Runner:
         return [final[it.id] for it in self.data.items]
 
     def _two_phase(self, w, init, final) -> None:
+        if self.init_from:
+            self._adopt(w, init)
         self._phase(w, "init", self.data.items, init, self._one)
         outcomes = [
             budget.Outcome(it.id, init[it.id]["n_sequences"], init[it.id]["correct"] > 0)
@@ -124,6 +127,32 @@ class Runner:
         self.plan = plan
         self._phase(w, "final", self.data.items, final,
                     lambda it: self._extra(it, init[it.id], plan), scored=dict(final))
+
+    def _adopt(self, w, init) -> None:
+        """Take phase-1 records from an ``eager`` run with the same settings (same seeds,
+        so the same trees EAGer-init would decode here)."""
+        donor = {r["id"]: r for r in read_records(self.init_from) if r["phase"] == "final"}
+        want = dict(self.fingerprint, method="eager")
+        for it in self.data.items:
+            r = donor.get(it.id)
+            if it.id in init or r is None:
+                continue
+            theirs = r.get("run_config", {})
+            for k in ("method", "settings", "model_sha256", "format"):
+                if theirs.get(k) != want[k]:
+                    raise OutputError(
+                        f"--init-from {self.init_from}: its {k} differs from this run's; it must be "
+                        "an eager run with the same model, settings and prompts"
+                    )
+            rec = dict(r, phase="init", method=self.method, run_config=self.fingerprint,
+                       index=self.data.items.index(it), dataset=self._dataset_info())
+            w.write(rec)
+            init[it.id] = rec
+
+    def _dataset_info(self) -> dict:
+        d = self.data
+        return {"name": d.name, "path": d.path, "kind": d.kind, "items": len(d.items),
+                "total": d.total, "offset": d.offset}
 
     def _phase(self, w, phase, items, done: dict, work, scored=None) -> None:
         scored = dict(done) if scored is None else scored
@@ -226,9 +255,7 @@ class Runner:
             "settings": s.to_dict(),
             "extra_settings": None if s2 is None else s2.to_dict(),
             "model": None if m is None else {"alias": m.alias, "path": m.path, "sha256": m.sha256},
-            "dataset": {"name": self.data.name, "path": self.data.path, "kind": self.data.kind,
-                        "items": len(self.data.items), "total": self.data.total,
-                        "offset": self.data.offset},
+            "dataset": self._dataset_info(),
             "run_config": self.fingerprint,
             "run": run_doc(r),
         }

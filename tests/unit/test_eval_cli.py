@@ -82,3 +82,8 @@ def test_report_errors(tmp_path, capsys):
     empty = tmp_path / "init-only.jsonl"
     empty.write_text(json.dumps({"id": "a", "phase": "init"}) + "\n")
     one_line_error(capsys, ["report", str(empty)], "no finished prompts")
+
+
+def test_init_from_needs_a_two_phase_method(tmp_path, capsys, data):
+    one_line_error(capsys, ["eval", str(data), "--method", "eager", "--init-from", str(data),
+                            "--out", str(tmp_path / "o.jsonl")], "--init-from is for")

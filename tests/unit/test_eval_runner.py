@@ -172,3 +172,16 @@ def test_a_torn_last_line_is_ignored_and_cut(tmp_path):
     out.write_text(full[0] + "\nnot json\n" + full[1] + "\n")
     with pytest.raises(OutputError, match="line 2"):
         read_records(out)
+
+
+@pytest.mark.parametrize("method", ["eager-adapt", "eager-full"])
+def test_init_from_an_eager_run_gives_the_same_records(tmp_path, method):
+    whole = runner(tmp_path / "whole.jsonl", method).run()
+    runner(tmp_path / "eager.jsonl", "eager").run()
+    reused = tmp_path / "reused.jsonl"
+    got = runner(reused, method, init_from=str(tmp_path / "eager.jsonl")).run()
+    assert strip_times(got) == strip_times(whole)
+    assert strip_times(read_records(reused)) == strip_times(read_records(tmp_path / "whole.jsonl"))
+    with pytest.raises(OutputError, match="--init-from"):
+        runner(tmp_path / "other.jsonl", method, settings=SETTINGS.with_(theta=1.0),
+               init_from=str(tmp_path / "eager.jsonl")).run()
