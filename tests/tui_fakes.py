@@ -23,8 +23,8 @@ SETTINGS = Settings(theta=1.5, max_seqs=6, max_new_tokens=40)
 CHOICES = [ModelChoice("fake", "fake · 0 MB · present"), ModelChoice("missing", "missing · - · missing")]
 
 
-def fake_engine(delay: float = 0.0) -> FakeEngine:
-    engine = FakeEngine(hashed_script(VOCAB, 2.0), vocab=VOCAB, pieces=PIECES)
+def fake_engine(delay: float = 0.0, eog=(1,)) -> FakeEngine:
+    engine = FakeEngine(hashed_script(VOCAB, 2.0), vocab=VOCAB, pieces=PIECES, eog=eog)
     if delay:
         decode = engine.decode
 
@@ -36,7 +36,7 @@ def fake_engine(delay: float = 0.0) -> FakeEngine:
     return engine
 
 
-def fake_loader(delay: float = 0.0, n_ctx: int = 4096):
+def fake_loader(delay: float = 0.0, n_ctx: int = 4096, eog=(1,)):
     """A loader like eager_local.api.load: 'fake' loads, anything else is missing."""
     loads = []
 
@@ -44,7 +44,7 @@ def fake_loader(delay: float = 0.0, n_ctx: int = 4096):
         loads.append(spec)
         if spec != "fake":
             raise ModelError(f"unknown model alias {spec!r} (known: fake)")
-        engine = fake_engine(delay)
+        engine = fake_engine(delay, eog)
         engine.n_ctx = n_ctx
         return Model(ModelSpec(alias="fake"), engine, ModelInfo("fake", "/models/fake.gguf", None))
 
@@ -52,11 +52,11 @@ def fake_loader(delay: float = 0.0, n_ctx: int = 4096):
     return load
 
 
-def make_app(delay: float = 0.0, n_ctx: int = 4096, **kw):
+def make_app(delay: float = 0.0, n_ctx: int = 4096, eog=(1,), **kw):
     """The TUI over the fake model, with timings hidden (snapshots stay stable)."""
     from tui.app import EagerApp
 
     kw.setdefault("settings", SETTINGS)
     kw.setdefault("prompt", "Once upon a time")
-    return EagerApp(loader=fake_loader(delay, n_ctx), choices=CHOICES, model="fake",
+    return EagerApp(loader=fake_loader(delay, n_ctx, eog), choices=CHOICES, model="fake",
                     show_rates=False, **kw)

@@ -76,7 +76,7 @@ class EagerApp(App):
         self.choices, self.model_spec = choices, model
         self.load_path, self.prompt = load, prompt
         self.show_rates = show_rates
-        self.run: LiveRun | None = None
+        self.live: LiveRun | None = None
         self.sel: int | None = None
         """The sequence shown in the text view."""
         self.cursor: int | None = None
@@ -84,7 +84,6 @@ class EagerApp(App):
         self.running = False
         self._cancel: threading.Event | None = None
         self._run_id = 0
-        self._plot_dirty = False
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
@@ -103,19 +102,23 @@ class EagerApp(App):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#controls").border_title = "run"
-        self.query_one("#tree").border_title = "branch tree"
-        self.query_one("#textbox").border_title = "text (coloured by entropy)"
-        self.query_one("#inspector-box").border_title = "token inspector"
-        self.query_one("#plot").border_title = "entropy per token"
-        self.query_one(Legend).show(self.base_settings.theta, self.base_settings.top_k_entropy)
-        self.set_interval(0.25, self._refresh_plot)
+        self._main.query_one("#controls").border_title = "run"
+        self._main.query_one("#tree").border_title = "branch tree"
+        self._main.query_one("#textbox").border_title = "text (coloured by entropy)"
+        self._main.query_one("#inspector-box").border_title = "token inspector"
+        self._main.query_one("#plot").border_title = "entropy per token"
+        self._main.query_one(Legend).show(self.base_settings.theta, self.base_settings.top_k_entropy)
         if self._registry_error:
             self.notify(self._registry_error, severity="error", title="models.toml")
         if self.load_path:
             self.open_run(self.load_path)
         else:
-            self.query_one("#prompt").focus()
+            self._main.query_one("#prompt").focus()
+
+    @property
+    def _main(self) -> Screen:
+        """The app's own screen (queries must not land on a dialog or help on top)."""
+        return self.screen_stack[0]
 
     # running -------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple) -> bool | None:
@@ -128,14 +131,14 @@ class EagerApp(App):
             self.notify("a run is in progress: stop it (F6) first", severity="warning")
             return
         try:
-            prompt, spec, settings = self.query_one(Controls).read(self.base_settings)
+            prompt, spec, settings = self._main.query_one(Controls).read(self.base_settings)
             settings = settings.with_(record_candidates=settings.top_k_entropy)
         except EagerError as e:
             self.notify(e.message, severity="error", title=e.title)
             return
         self._run_id += 1
         self._cancel = threading.Event()
-        self.run = LiveRun(prompt=prompt, settings=settings)
+        self.live = LiveRun(prompt=prompt, settings=settings)
         self.sel, self.cursor = 0, None
         self._redraw_all()
         self._set_running(True, "running" if self.models.loaded(spec) else "loading")
@@ -160,16 +163,16 @@ class EagerApp(App):
     def action_stop(self) -> None:
         if self.running and self._cancel is not None:
             self._cancel.set()
-            self.query_one(StatsBar).show(self.run, "stopping")
+            self._main.query_one(StatsBar).show(self.live, "stopping")
 
     def on_model_status(self, msg: ModelStatus) -> None:
-        if msg.run_id == self._run_id and self.running:
-            self.query_one(StatsBar).show(self.run, msg.text)
+        if msg.run_id == self._run_id and self.running and self.screen_stack:
+            self._main.query_one(StatsBar).show(self.live, msg.text)
 
     def on_event_batch(self, msg: EventBatch) -> None:
-        run = self.run
-        if msg.run_id != self._run_id or run is None:
-            return  # a batch from a run that has been replaced
+        run = self.live
+        if msg.run_id != self._run_id or run is None or not self.screen_stack:
+            return  # a batch from a run that has been replaced, or the app is closing
         run.vocab.update(msg.vocab)
         structural, touched, finished = False, set(), False
         for ev in msg.events:
@@ -180,10 +183,10 @@ class EagerApp(App):
                 self.notify(ev.message, severity="warning", title="note", timeout=8)
             elif isinstance(ev, RunFinished):
                 finished = True
-        tree = self.query_one(BranchTree)
+        tree = self._main.query_one(BranchTree)
         if structural:
             tree.rebuild(run, self.sel)
-            self.query_one(Legend).show(run.settings.theta, run.settings.top_k_entropy)
+            self._main.query_one(Legend).show(run.settings.theta, run.settings.top_k_entropy)
         else:
             tree.update_leaves(run, touched, self.sel)
         if structural or self.sel in touched:
@@ -195,22 +198,24 @@ class EagerApp(App):
             self.notify(f"{st.n_sequences} sequences, {len(run.branches)} branches, "
                         f"{st.generated_tokens} tokens", title="stopped" if stopped else "finished")
         else:
-            self.query_one(StatsBar).show(run, "stopping" if self._cancel and self._cancel.is_set() else "running")
+            self._main.query_one(StatsBar).show(run, "stopping" if self._cancel and self._cancel.is_set() else "running")
 
     def on_run_failed(self, msg: RunFailed) -> None:
+        if not self.screen_stack:
+            return
         if msg.run_id == self._run_id:
             self._set_running(False, "failed")
         self.notify(msg.message, severity="error", title="run failed", timeout=10)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group == "generate" and event.state == WorkerState.ERROR:
+        if event.worker.group == "generate" and event.state == WorkerState.ERROR and self.screen_stack:
             self._set_running(False, "failed")
             self.notify(f"internal error: {event.worker.error!r}", severity="error", title="bug", timeout=15)
 
     def _set_running(self, running: bool, state: str) -> None:
         self.running = running
-        self.query_one(Controls).set_running(running)
-        self.query_one(StatsBar).show(self.run, state)
+        self._main.query_one(Controls).set_running(running)
+        self._main.query_one(StatsBar).show(self.live, state)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "run":
@@ -220,10 +225,10 @@ class EagerApp(App):
 
     # selection -------------------------------------------------------------
     def on_branch_tree_chosen(self, msg: BranchTree.Chosen) -> None:
-        if self.run is None or msg.ref.seq >= len(self.run.seqs):
+        if self.live is None or msg.ref.seq >= len(self.live.seqs):
             return
         self.sel, self.cursor = msg.ref.seq, msg.ref.pos
-        self.query_one(BranchTree).update_leaves(self.run, (), self.sel)
+        self._main.query_one(BranchTree).update_leaves(self.live, (), self.sel)
         self._show_selection()
 
     def on_token_view_cursor_moved(self, msg: TokenView.CursorMoved) -> None:
@@ -231,7 +236,7 @@ class EagerApp(App):
         self._show_inspector()
 
     def _show_selection(self) -> None:
-        run, view = self.run, self.query_one(TokenView)
+        run, view = self.live, self._main.query_one(TokenView)
         if run is None or self.sel is None or self.sel >= len(run.seqs):
             view.show(None, 2.0, 20, set(), None)
         else:
@@ -240,29 +245,25 @@ class EagerApp(App):
         self._show_inspector()
 
     def _show_inspector(self) -> None:
-        index = self.query_one(TokenView).cursor_index
-        self.query_one(Inspector).show(self.run, self.sel, index)
-        self._plot_dirty = True
+        index = self._main.query_one(TokenView).cursor_index
+        self._main.query_one(Inspector).show(self.live, self.sel, index)
+        self._update_plot()
 
-    def _refresh_plot(self) -> None:
-        if not self._plot_dirty:
-            return
-        self._plot_dirty = False
-        run, plot = self.run, self.query_one(EntropyPlot)
+    def _update_plot(self) -> None:
+        run, plot = self.live, self._main.query_one(EntropyPlot)
         if run is None or self.sel is None or self.sel >= len(run.seqs):
             plot.show([], self.base_settings.theta, self.base_settings.top_k_entropy, None, "")
             return
         s = run.settings
         plot.show(run.seqs[self.sel].entropies, s.theta, s.top_k_entropy,
-                  self.query_one(TokenView).cursor_index, f"seq {self.sel}")
+                  self._main.query_one(TokenView).cursor_index, f"seq {self.sel}")
 
     def _redraw_all(self) -> None:
-        run = self.run
-        self.query_one(BranchTree).rebuild(run, self.sel)
+        run = self.live
+        self._main.query_one(BranchTree).rebuild(run, self.sel)
         if run is not None:
-            self.query_one(Legend).show(run.settings.theta, run.settings.top_k_entropy)
+            self._main.query_one(Legend).show(run.settings.theta, run.settings.top_k_entropy)
         self._show_selection()
-        self._refresh_plot()
 
     # files -------------------------------------------------------------------
     def action_save(self) -> None:
@@ -278,14 +279,14 @@ class EagerApp(App):
         suffix = Path(path).suffix.lower()
         try:
             if suffix == ".svg":
-                self.call_after_refresh(self._screenshot, path)
+                self.call_after_refresh(self._save_svg, path)
                 return
-            if self.run is None:
+            if self.live is None:
                 raise OutputError("nothing to save yet: run a prompt or load a run first")
             if suffix in (".html", ".htm"):
-                written = save_html(self.run, path)
+                written = save_html(self.live, path)
             elif suffix == ".json":
-                written = save_json(self.run, path)
+                written = save_json(self.live, path)
             else:
                 raise OutputError(f"unknown format {suffix or '(none)'}: end the name in .json, .html or .svg")
         except EagerError as e:
@@ -293,7 +294,7 @@ class EagerApp(App):
             return
         self.notify(str(written), title="saved")
 
-    def _screenshot(self, path: str) -> None:
+    def _save_svg(self, path: str) -> None:
         p = Path(path).expanduser()
         try:
             written = self.save_screenshot(filename=p.name, path=str(p.parent))
@@ -319,20 +320,20 @@ class EagerApp(App):
             self.notify(e.message, severity="error", title=e.title)
             return
         self._run_id += 1  # drop anything still in flight
-        self.run, self.sel, self.cursor = run, (0 if run.seqs else None), None
-        self.query_one(Controls).show(run.prompt, run.settings)
+        self.live, self.sel, self.cursor = run, (0 if run.seqs else None), None
+        self._main.query_one(Controls).show(run.prompt, run.settings)
         self._redraw_all()
-        self.query_one(StatsBar).show(run, "loaded")
-        self.query_one(TokenView).focus()
+        self._main.query_one(StatsBar).show(run, "loaded")
+        self._main.query_one(TokenView).focus()
 
     # teaching aids -------------------------------------------------------------
     def action_help(self) -> None:
-        s = self.run.settings if self.run is not None else self.base_settings
-        index = self.query_one(TokenView).cursor_index
-        self.push_screen(HelpScreen(help_markdown(s, self.run, self.sel, index)))
+        s = self.live.settings if self.live is not None else self.base_settings
+        index = self._main.query_one(TokenView).cursor_index
+        self.push_screen(HelpScreen(help_markdown(s, self.live, self.sel, index)))
 
     def action_toggle_controls(self) -> None:
-        controls = self.query_one(Controls)
+        controls = self._main.query_one(Controls)
         controls.display = not controls.display
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

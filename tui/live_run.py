@@ -108,19 +108,16 @@ class LiveRun:
             self.n_ctx, self.prompt_tokens = ev.n_ctx, ev.prompt_tokens
             return True
         if isinstance(ev, TokenSampled):
-            while len(self.seqs) <= ev.seq:  # roots appear with their first token
-                self.seqs.append(LiveSeq(len(self.seqs), None, 0))
-            s = self.seqs[ev.seq]
+            s = self._seq(ev.seq)
             s.tokens.append(ev.token)
             s.pieces.append(ev.piece)
             s.entropies.append(ev.entropy)
             s.candidates.append(ev.candidates)
             return len(s.tokens) == 1 and s.parent is None
         if isinstance(ev, Branched):
-            p = self.seqs[ev.parent]
+            p = self._seq(ev.parent)  # a root can branch before its first token arrives
             n = ev.pos
-            while len(self.seqs) < ev.child:
-                self.seqs.append(LiveSeq(len(self.seqs), None, 0))
+            self._seq(ev.child - 1)
             child = LiveSeq(ev.child, ev.parent, n, p.tokens[:n], p.pieces[:n],
                             p.entropies[:n], p.candidates[:n])
             if len(self.seqs) == ev.child:
@@ -148,6 +145,12 @@ class LiveRun:
                                      st.generated_tokens, st.decoded_tokens, st.wall_s)
             return False
         return False
+
+    def _seq(self, i: int) -> LiveSeq:
+        """Sequence ``i``, creating roots up to it (a root appears with its first event)."""
+        while len(self.seqs) <= i:
+            self.seqs.append(LiveSeq(len(self.seqs), None, 0))
+        return self.seqs[i]
 
     @classmethod
     def from_result(cls, result: RunResult, vocab: dict[int, str] | None = None) -> "LiveRun":

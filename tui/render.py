@@ -118,7 +118,7 @@ def node_html(run: LiveRun, node, theta: float, k: int) -> str:
                 f'{esc(q.finish_reason or "live")} · {len(q.tokens)} tokens</a></li>')
     b = node.branch
     colour = entropy_hex(b.entropy, theta, k)
-    label = (f'⑂ token {b.pos} · <span style="color:{colour}">H {b.entropy:.2f}</span> · '
+    label = (f'⋔ token {b.pos} · <span style="color:{colour}">H {b.entropy:.2f}</span> · '
              f"seq {b.parent} {esc(repr(b.parent_piece))} | seq {b.child} {esc(repr(b.child_piece))}")
     return (f'<li><span class="fork">{label}</span><ul class="tree">'
             f"{node_html(run, node.kept, theta, k)}{node_html(run, node.taken, theta, k)}</ul></li>")

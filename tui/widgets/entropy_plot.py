@@ -6,6 +6,9 @@ import math
 
 from textual_plotext import PlotextPlot
 
+REDRAW_S = 0.25
+"""Plotting is the costliest drawing here; during a run it is redone at most this often."""
+
 
 class EntropyPlot(PlotextPlot):
     """A plotext chart: where the model hesitates along one sequence."""
@@ -14,19 +17,36 @@ class EntropyPlot(PlotextPlot):
     EntropyPlot { height: 1fr; min-height: 6; }
     """
 
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self._pending: tuple | None = None
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.set_interval(REDRAW_S, self.draw_pending)
+
     def show(self, entropies: list[float], theta: float, k: int, cursor: int | None, title: str) -> None:
+        """Ask for a redraw with these numbers (done by the next tick)."""
+        self._pending = (list(entropies), theta, k, cursor, title)
+
+    def draw_pending(self) -> None:
+        if self._pending is None:
+            return
+        entropies, theta, k, cursor, title = self._pending
+        self._pending = None
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
         plt.title(title)
         top = max(math.log(max(k, 2)), theta) * 1.05
         plt.ylim(0, top)
+        plt.yticks([0, theta, round(math.log(max(k, 2)), 2)])  # θ on a tick: its line sits right
         if entropies:
             xs = list(range(len(entropies)))
             plt.xlim(0, max(len(entropies) - 1, 1))
             step = max(1, math.ceil(len(entropies) / 6))
             plt.xticks(list(range(0, len(entropies), step)))
-            plt.plot(xs, list(entropies), marker="braille", color="cyan")
+            plt.plot(xs, entropies, marker="braille", color="cyan")
             if cursor is not None and 0 <= cursor < len(entropies):
                 plt.vertical_line(cursor, color="yellow")
         plt.horizontal_line(theta, color="red")
