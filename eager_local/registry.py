@@ -23,6 +23,7 @@ KEYS = {
     "n_gpu_layers": int,
     "prompt_format": str,
     "stop": list,
+    "theta": (int, float),
     "sha256": str,
     "description": str,
 }
@@ -43,6 +44,8 @@ class ModelSpec:
     n_gpu_layers: int = 0
     prompt_format: str = "raw"
     stop: tuple[str, ...] = ()
+    theta: float | None = None
+    """Default entropy threshold for this model (calibrate it with `eager calibrate`)."""
     sha256: str | None = None
     description: str = ""
     origin: str = ""
@@ -136,8 +139,9 @@ def _read(f: Path) -> tuple[str | None, dict[str, dict]]:
                 raise ConfigError(f"{where}: unknown key {key!r}; known keys: {', '.join(KEYS)}")
             want = KEYS[key]
             if not isinstance(value, want) or isinstance(value, bool):
+                name = "number" if isinstance(want, tuple) else want.__name__
                 raise ConfigError(
-                    f"{where}: {key} must be {want.__name__}, not {type(value).__name__} ({value!r})"
+                    f"{where}: {key} must be {name}, not {type(value).__name__} ({value!r})"
                 )
             fields[key] = value
         if "path" in fields and "package" in fields:
@@ -150,6 +154,10 @@ def _read(f: Path) -> tuple[str | None, dict[str, dict]]:
             raise ConfigError(f"{where}: prompt_format must be raw or chat")
         if "n_ctx" in fields and not 64 <= fields["n_ctx"] <= 1 << 20:
             raise ConfigError(f"{where}: n_ctx must be between 64 and 1048576")
+        if "theta" in fields:
+            fields["theta"] = float(fields["theta"])
+            if not 0 <= fields["theta"] < float("inf"):
+                raise ConfigError(f"{where}: theta must be a number ≥ 0")
         if "stop" in fields:
             if not all(isinstance(x, str) and x for x in fields["stop"]):
                 raise ConfigError(f"{where}: stop must be a list of non-empty strings")

@@ -21,7 +21,8 @@ def add_settings_args(p: argparse.ArgumentParser, methods=METHODS, default_metho
     d = Settings()
     g = p.add_argument_group("generation")
     g.add_argument("--method", default=default_method, help=f"{' | '.join(methods)} (default {default_method})")
-    g.add_argument("--theta", type=float, default=d.theta, help=f"entropy threshold θ in nats (default {d.theta})")
+    g.add_argument("--theta", type=float, default=None,
+                   help=f"entropy threshold θ in nats (default: the model's theta in models.toml, else {d.theta})")
     g.add_argument("--max-seqs", "-M", type=int, default=d.max_seqs, help=f"cap M on sequences per prompt (default {d.max_seqs})")
     g.add_argument("--temperature", type=float, default=d.temperature, help=f"τ (default {d.temperature})")
     g.add_argument("--top-p", type=float, default=d.top_p, help=f"nucleus mass (default {d.top_p})")
@@ -32,7 +33,21 @@ def add_settings_args(p: argparse.ArgumentParser, methods=METHODS, default_metho
     g.add_argument("--monitor-window", type=int, default=d.monitor_window, help=f"tokens without a branch before monitoring stops (default {d.monitor_window})")
 
 
+def default_theta(model: str | None) -> float:
+    """θ for a model when none is given: its models.toml ``theta``, else the paper's default."""
+    from ..errors import EagerError
+    from ..registry import load_registry
+
+    try:
+        spec = load_registry().get(model)
+    except EagerError:
+        return Settings().theta  # the model error is reported when the model is loaded
+    return spec.theta if spec.theta is not None else Settings().theta
+
+
 def settings_from_args(args, method: str | None = None) -> Settings:
+    if args.theta is None:
+        args.theta = default_theta(getattr(args, "model", None))
     if not math.isfinite(args.theta):
         raise SettingsError(f"theta must be a number ≥ 0 (got {args.theta}); try 1.0")
     stops = tuple(_unescape(s) for s in args.stop)
