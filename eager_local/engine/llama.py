@@ -13,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import os
 import threading
+import time
 from collections import deque
 from pathlib import Path
 from typing import Sequence
@@ -282,17 +283,24 @@ class LlamaEngine:
         want = np.asarray(logits, dtype=bool)
         # positions must continue each sequence: llama.cpp asserts on gaps
         nxt = self._held.copy()
-        for s, p in zip(seqs, pos):
-            if p != nxt[s]:
+        if n == 1 or len(np.unique(seqs)) == n:  # one row per sequence (every step): vectorised
+            bad = np.flatnonzero(pos != nxt[seqs])
+            if bad.size:
+                s, p = seqs[bad[0]], pos[bad[0]]
                 raise ValueError(f"sequence {s}: position {p}, expected {nxt[s]}")
-            nxt[s] = p + 1
+            nxt[seqs] = pos + 1
+        else:
+            for s, p in zip(seqs.tolist(), pos.tolist()):
+                if p != nxt[s]:
+                    raise ValueError(f"sequence {s}: position {p}, expected {nxt[s]}")
+                nxt[s] = p + 1
         b = self._batch
         b.n_tokens = n
         self._tok[:n] = toks
         self._pos[:n] = pos
         self._want[:n] = want
-        for i in range(n):
-            self._seq[i][0] = int(seqs[i])
+        for i, sid in enumerate(seqs.tolist()):
+            self._seq[i][0] = sid
         rc = C.llama_decode(self._ctx, b)
         if rc == 1:
             return None  # no KV slot: nothing was decoded
@@ -323,3 +331,106 @@ class LlamaEngine:
     def clear(self) -> None:
         C.llama_memory_clear(self._mem, True)
         self._held[:] = 0
+
+
+# benchmarks ------------------------------------------------------------------
+# The two baselines of ``eager bench`` live here because they call llama.cpp
+# directly; the benchmark itself (eager_local.bench) never imports llama_cpp.
+
+
+def bare_decode_loop(engine: LlamaEngine, prompt: Sequence[int], n_seqs: int, n_steps: int) -> float:
+    """Seconds spent in ``n_steps`` bare ``llama_decode`` calls of ``n_seqs`` rows.
+
+    The ceiling of any Python tool on this context: ``prompt`` is decoded once and
+    shared by ``n_seqs`` sequences (as the controller does), then every step adds
+    one token to each, with logits requested for every row and never read. The
+    batch is filled once; only the positions move. The KV cache is cleared after.
+    """
+    if not 0 < n_seqs <= min(engine.n_batch, engine.n_seq_max):
+        raise ValueError(f"n_seqs must be in 1..{min(engine.n_batch, engine.n_seq_max)}")
+    prompt = list(prompt)
+    P = len(prompt)
+    engine.clear()
+    for i in range(0, P, engine.n_batch):  # prefill in n_batch chunks, not timed
+        chunk = prompt[i : i + engine.n_batch]
+        if engine.decode([0] * len(chunk), chunk, range(i, i + len(chunk)), [False] * len(chunk)) is None:
+            raise ContextError(f"no room for a {P}-token prompt in {engine.n_ctx} cells")
+    for s in range(1, n_seqs):
+        engine.copy_seq(0, s, P)
+    b = engine._batch
+    b.n_tokens = n_seqs
+    engine._tok[:n_seqs] = prompt[-1]
+    engine._want[:n_seqs] = 1
+    for i in range(n_seqs):
+        engine._seq[i][0] = i
+    pos = engine._pos
+    ctx = engine._ctx
+    try:
+        t0 = time.perf_counter()
+        for step in range(n_steps):
+            pos[:n_seqs] = P + step
+            rc = C.llama_decode(ctx, b)
+            if rc != 0:
+                raise ContextError(f"llama_decode failed with code {rc}: {_last_log()}")
+        return time.perf_counter() - t0
+    finally:
+        engine.clear()
+
+
+def highlevel_samples(
+    path: str | Path,
+    prompt: str,
+    n: int,
+    *,
+    max_tokens: int,
+    temperature: float,
+    top_p: float,
+    seed: int,
+    n_ctx: int,
+    n_threads: int | None = None,
+    n_gpu_layers: int = 0,
+    stop: Sequence[str] = (),
+    top_k: int = 40,
+    min_p: float = 0.05,
+) -> tuple[list[str], list[int], float]:
+    """What a user would do without eager-local: ``n`` samples, one after another.
+
+    llama-cpp-python's high-level ``Llama`` (no batching; it ignores ``n``) with
+    its prompt cache on, so every sample after the first reuses the prompt's KV.
+    ``top_k``/``min_p`` default to the library's own defaults (0 and 0.0 turn
+    them off, for the same distribution as eager-local's τ + top-p).
+    Returns the texts, their generated token counts, and the seconds the ``n``
+    completions took (the model load is not counted).
+    """
+    _backend()
+    threads = int(n_threads or os.cpu_count() or 1)
+    llm = C.Llama(
+        model_path=str(Path(path).expanduser()),
+        n_ctx=int(n_ctx),
+        n_threads=threads,
+        n_threads_batch=threads,
+        n_gpu_layers=int(n_gpu_layers) if n_gpu_layers >= 0 else -1,
+        seed=int(seed),
+        verbose=False,
+    )
+    try:
+        llm.set_cache(C.LlamaRAMCache())
+        texts, counts = [], []
+        t0 = time.perf_counter()
+        for i in range(n):
+            out = llm.create_completion(
+                prompt,
+                max_tokens=int(max_tokens),
+                temperature=float(temperature),
+                top_p=float(top_p),
+                top_k=int(top_k),
+                min_p=float(min_p),
+                repeat_penalty=1.0,
+                seed=int(seed) + i,
+                stop=list(stop) or None,
+            )
+            texts.append(out["choices"][0]["text"])
+            counts.append(int(out["usage"]["completion_tokens"]))
+        return texts, counts, time.perf_counter() - t0
+    finally:
+        llm.close()

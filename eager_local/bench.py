@@ -1,0 +1,399 @@
+"""``eager bench``: wall-clock time against the llama.cpp ceiling and against the alternatives.
+
+Five measurements in one process, on one model, with fixed prompts and seeds:
+
+1. ceiling   bare ``llama_decode`` loops (1, 8, 32 rows, logits requested, never read)
+2. engine    full parallel sampling through the controller at the same shapes: tokens/s
+             and the share of each step spent outside ``llama_decode``
+3. baseline  llama-cpp-python's high-level ``Llama``, the same M samples one after
+             another (prompt cache on), against our full parallel and EAGer-init
+4. EAGER     EAGer-init vs full parallel on a slice of MAWPS SingleOp (calibrated θ):
+             generated and decoded tokens, wall time, Pass@k
+5. memory    M sequences forked from a long shared prompt, in a context far smaller
+             than M × (prompt + suffix): peak KV cells and process RSS
+
+The machine is shared and noisy, so every comparison is a ratio of figures taken
+side by side in the same run (measurements of 1 and 2 are interleaved; medians).
+Nothing here imports llama_cpp: the two baselines are functions of engine.llama.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .controller import collect, generate
+from .events import StepFinished
+from .settings import Settings
+
+#: Shown when the dataset is missing, for sections 1–3 and 5.
+FALLBACK_QUESTION = "Tom has 15 marbles. He gives 6 of them to Ann. How many marbles does Tom have left?"
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What ``eager bench`` measures, and how much of it."""
+
+    quick: bool = False
+    data: str = "../shared/data/mawps_singleop_dev.jsonl"
+    """MAWPS SingleOp JSONL (id, question, answer); section 4 is skipped without it."""
+    items: int = 24
+    """Items of section 4 (the first of the file; calibration uses others)."""
+    highlevel_items: int = 2
+    """Of those, how many also run through the high-level ``Llama`` (section 3)."""
+    max_seqs: int = 32
+    max_new_tokens: int = 64
+    steps: int = 24
+    """Decode steps per measurement of sections 1–2."""
+    rounds: int = 3
+    """Interleaved repetitions of sections 1–2 (medians reported)."""
+    calibration_items: int = 12
+    calibration_offset: int = 200
+    target_seqs: float = 8.0
+    """θ is calibrated so that EAGer-init creates about this many sequences per prompt."""
+    long_prompt_tokens: int = 1500
+    suffix_tokens: int = 32
+    seed: int = 0
+
+    @staticmethod
+    def quick_config(**kw) -> "BenchConfig":
+        base = dict(quick=True, items=6, highlevel_items=1, max_new_tokens=48, steps=12,
+                     rounds=2, calibration_items=6, long_prompt_tokens=600, suffix_tokens=16)
+        base.update(kw)
+        return BenchConfig(**base)
+
+
+@dataclass
+class Figures:
+    """Everything measured; ``summary()`` holds the headline ratios."""
+
+    config: dict
+    model: str = ""
+    n_threads: int = 0
+    shapes: list = field(default_factory=list)
+    highlevel: dict = field(default_factory=dict)
+    eager: dict = field(default_factory=dict)
+    memory: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)
+    wall_s: float = 0.0
+
+    def summary(self) -> dict:
+        m32 = next((s for s in self.shapes if s["M"] == self.config["max_seqs"]), {})
+        e, h, mem = self.eager, self.highlevel, self.memory
+        return {
+            "overhead_share_m32": m32.get("overhead_share"),
+            "speedup_eager_vs_parallel_wall": e.get("speedup_wall"),
+            "speedup_parallel_vs_highlevel": h.get("speedup_parallel"),
+            "speedup_eager_vs_highlevel": h.get("speedup_eager"),
+            "token_ratio_eager_vs_parallel": e.get("token_ratio"),
+            "passk_parallel": e.get("passk_parallel"),
+            "passk_eager": e.get("passk_eager"),
+            "peak_kv_cells_m32": mem.get("peak_kv_cells"),
+        }
+
+    def to_json(self) -> dict:
+        return {**self.summary(), "details": asdict(self)}
+
+
+def run_bench(model, cfg: BenchConfig, log=None) -> Figures:
+    """Run every section on ``model`` (an ``api.Model``); ``log`` gets progress lines."""
+    from .engine import llama as L
+
+    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    t0 = time.perf_counter()
+    e = model.engine
+    fig = Figures(config=asdict(cfg), model=str(model.info.path), n_threads=e.n_threads)
+    items, fmt, checker = _dataset(model, cfg, fig)
+    first = fmt.render(items[0]) if items else _fallback_prompt()
+    prompt_ids = e.prompt_tokens(first)
+
+    # 1 + 2: ceiling and engine at the same shapes, interleaved
+    for M in sorted({1, 8, cfg.max_seqs}):
+        log(f"[1-2] M={M}: bare llama_decode vs full parallel, {cfg.rounds} × {cfg.steps} steps")
+        bare, eng = [], []
+        s = model.settings(method="parallel", max_seqs=M, max_new_tokens=cfg.steps + 1,
+                           seed=cfg.seed, stop=())
+        for _ in range(cfg.rounds):
+            bare.append(L.bare_decode_loop(e, prompt_ids, M, cfg.steps) / cfg.steps)
+            eng.extend(_steps(e, first, s, M))
+        fig.shapes.append(_shape_row(M, bare, eng))
+
+    # 4 (before 3, whose comparison reuses its runs): EAGER vs full parallel
+    runs = []
+    if items:
+        theta = _calibrate(model, cfg, fmt, log)
+        log(f"[4] θ = {theta:.3f}; {len(items)} items × (parallel, eager) at M={cfg.max_seqs}")
+        runs = _eager_vs_parallel(model, cfg, items, fmt, checker, theta, log)
+        fig.eager = _eager_row(runs, theta, cfg)
+
+    # 3: the high-level Llama, same M samples one after another
+    hl_prompts = [fmt.render(it) for it in items[: cfg.highlevel_items]] if items else [first]
+    stop = fmt.stop if items else ("\n\n",)
+    fig.highlevel = _highlevel(model, cfg, hl_prompts, stop, runs, log)
+
+    # 5: memory
+    log(f"[5] memory: M={cfg.max_seqs} from a ~{cfg.long_prompt_tokens}-token shared prompt")
+    fig.memory = _memory(model, cfg)
+    fig.wall_s = time.perf_counter() - t0
+    return fig
+
+
+# sections --------------------------------------------------------------------
+
+
+def _dataset(model, cfg, fig):
+    path = Path(cfg.data).expanduser()
+    if not path.is_file():
+        fig.notes.append(f"no dataset at {path}: section 4 skipped (--data PATH)")
+        return [], None, None
+    from .evaluation.answers import Checker
+    from .evaluation.datasets import load_dataset
+    from .evaluation.prompts import choose_format
+
+    ds = load_dataset(str(path), limit=cfg.items)
+    fmt = choose_format(ds, model.spec.prompt_format)
+    return list(ds.items), fmt, Checker(ds.kind)
+
+
+def _fallback_prompt() -> str:
+    return f"Question: {FALLBACK_QUESTION}\nAnswer:"
+
+
+def _steps(engine, prompt, s: Settings, M: int) -> list[tuple[float, float]]:
+    """(step seconds, seconds in llama_decode) of every step with all M sequences live."""
+    out, last = [], None
+    for ev in generate(engine, prompt, s):
+        if isinstance(ev, StepFinished):
+            if last is not None and ev.live == M:
+                out.append((ev.elapsed_s - last[0], ev.decode_s - last[1]))
+            last = (ev.elapsed_s, ev.decode_s)
+    return out
+
+
+def _shape_row(M, bare, eng) -> dict:
+    step = statistics.median(t for t, _ in eng) if eng else float("nan")
+    dec = statistics.median(d for _, d in eng) if eng else float("nan")
+    outside = statistics.median(t - d for t, d in eng) if eng else float("nan")
+    ceiling = statistics.median(bare)
+    return {
+        "M": M,
+        "ceiling_step_ms": 1e3 * ceiling,
+        "ceiling_tok_s": M / ceiling,
+        "engine_step_ms": 1e3 * step,
+        "engine_decode_ms": 1e3 * dec,
+        "engine_outside_ms": 1e3 * outside,
+        "engine_tok_s": M / step,
+        "overhead_share": outside / step if step > 0 else None,
+        "engine_vs_ceiling": ceiling / step if step > 0 else None,
+        "steps_measured": len(eng),
+    }
+
+
+def _calibrate(model, cfg, fmt, log) -> float:
+    from .evaluation.calibration import sample_entropies, theta_for_sequences
+    from .evaluation.datasets import load_dataset
+
+    try:
+        cal_ds = load_dataset(cfg.data, limit=cfg.calibration_items, offset=cfg.calibration_offset)
+    except Exception:  # a short file: calibrate on the items after the evaluated ones
+        cal_ds = load_dataset(cfg.data, limit=cfg.calibration_items, offset=cfg.items)
+    log(f"[4] calibrating θ on {len(cal_ds.items)} other items (4 plain samples each)")
+    s = Settings(method="parallel", max_seqs=4, max_new_tokens=cfg.max_new_tokens, seed=cfg.seed + 1)
+    cal = sample_entropies(model, cal_ds, fmt, s)
+    return theta_for_sequences(cal, min(cfg.target_seqs, cfg.max_seqs), cfg.max_seqs)
+
+
+def _run(model, prompt, item_seed, cfg, fmt, method, theta):
+    s = model.settings(method=method, theta=theta, max_seqs=cfg.max_seqs,
+                       max_new_tokens=cfg.max_new_tokens, seed=item_seed, stop=fmt.stop)
+    return collect(model.stream(prompt, s))
+
+
+def _eager_vs_parallel(model, cfg, items, fmt, checker, theta, log) -> list[dict]:
+    out = []
+    for i, it in enumerate(items):
+        prompt, seed = fmt.render(it), cfg.seed + 1000 + i
+        row = {"id": it.id}
+        order = ("parallel", "eager") if i % 2 == 0 else ("eager", "parallel")  # drift cancels
+        for method in order:
+            r = _run(model, prompt, seed, cfg, fmt, method, theta)
+            ok = [checker.check(it, q.text).correct for q in r.sequences]
+            row[method] = {
+                "wall_s": r.stats.wall_s,
+                "decode_s": r.stats.decode_s,
+                "generated": r.stats.generated_tokens,
+                "decoded": r.stats.decoded_tokens,
+                "sequences": r.stats.n_sequences,
+                "correct": sum(ok),
+                "pass": any(ok),
+            }
+        log(f"    {it.id}: parallel {row['parallel']['wall_s']:.1f}s {row['parallel']['pass']}, "
+            f"eager {row['eager']['wall_s']:.1f}s {row['eager']['sequences']} seqs {row['eager']['pass']}")
+        out.append(row)
+    return out
+
+
+def _eager_row(runs, theta, cfg) -> dict:
+    from .evaluation.metrics import paired_bootstrap
+
+    tot = {m: {k: sum(r[m][k] for r in runs) for k in ("wall_s", "decode_s", "generated", "decoded", "sequences")}
+           for m in ("parallel", "eager")}
+    pp = [float(r["parallel"]["pass"]) for r in runs]
+    pe = [float(r["eager"]["pass"]) for r in runs]
+    d = paired_bootstrap(pp, pe, metric="pass@k", seed=cfg.seed)
+    return {
+        "theta": theta,
+        "items": len(runs),
+        "totals": tot,
+        "speedup_wall": tot["parallel"]["wall_s"] / tot["eager"]["wall_s"],
+        "token_ratio": tot["eager"]["generated"] / max(1, tot["parallel"]["generated"]),
+        "decoded_ratio": tot["eager"]["decoded"] / max(1, tot["parallel"]["decoded"]),
+        "seqs_per_prompt_eager": tot["eager"]["sequences"] / len(runs),
+        "passk_parallel": sum(pp) / len(pp),
+        "passk_eager": sum(pe) / len(pe),
+        "passk_diff": d.value,
+        "passk_diff_ci95": [d.low, d.high],
+        "runs": runs,
+    }
+
+
+def _highlevel(model, cfg, prompts, stop, runs, log) -> dict:
+    from .engine import llama as L
+
+    e = model.engine
+    hl_s, hl_tokens, ours_par, ours_eager = 0.0, 0, 0.0, 0.0
+    for i, prompt in enumerate(prompts):
+        log(f"[3] high-level Llama: {cfg.max_seqs} samples one after another (prompt {i + 1}/{len(prompts)})")
+        n_ctx = len(e.prompt_tokens(prompt)) + cfg.max_new_tokens + 16
+        _, counts, sec = L.highlevel_samples(
+            e.path, prompt, cfg.max_seqs, max_tokens=cfg.max_new_tokens, temperature=0.6, top_p=0.95,
+            seed=cfg.seed + 1000 + i, n_ctx=n_ctx, n_threads=e.n_threads,
+            n_gpu_layers=e.n_gpu_layers, stop=stop,
+        )
+        hl_s += sec
+        hl_tokens += sum(counts)
+        if i < len(runs):
+            ours_par += runs[i]["parallel"]["wall_s"]
+            ours_eager += runs[i]["eager"]["wall_s"]
+        else:  # no dataset: run ours here
+            s = model.settings(method="parallel", max_seqs=cfg.max_seqs,
+                               max_new_tokens=cfg.max_new_tokens, seed=cfg.seed, stop=tuple(stop))
+            ours_par += collect(model.stream(prompt, s)).stats.wall_s
+    return {
+        "prompts": len(prompts),
+        "highlevel_wall_s": hl_s,
+        "highlevel_tokens": hl_tokens,
+        "parallel_wall_s": ours_par,
+        "eager_wall_s": ours_eager or None,
+        "speedup_parallel": hl_s / ours_par if ours_par else None,
+        "speedup_eager": hl_s / ours_eager if ours_eager else None,
+        "sampler": "library defaults (top_k=40, min_p=0.05) with temperature 0.6, top_p 0.95",
+    }
+
+
+def _memory(model, cfg) -> dict:
+    from .api import load
+
+    e = model.engine
+    unit = e.prompt_tokens(" " + _fallback_prompt() + " The answer is 9.\n\n")
+    reps = max(1, cfg.long_prompt_tokens // max(1, len(unit)))
+    prompt = (" " + _fallback_prompt() + " The answer is 9.\n\n") * reps + "Question: How many?\nAnswer:"
+    P = len(e.prompt_tokens(prompt))
+    M, S = cfg.max_seqs, cfg.suffix_tokens
+    naive = M * (P + S)
+    n_ctx = P + M * S + 64  # far below naive: only shared prefixes fit
+    rss0 = _rss_kib()
+    small = load(str(e.path), n_ctx=n_ctx, n_threads=e.n_threads, n_gpu_layers=e.n_gpu_layers,
+                 n_seq_max=max(M, 1), hash_file=False)
+    try:
+        s = small.settings(method="parallel", max_seqs=M, max_new_tokens=S, seed=cfg.seed, stop=())
+        r = collect(small.stream(prompt, s))
+    finally:
+        small.close()
+    reasons = [q.finish_reason for q in r.sequences]
+    return {
+        "prompt_tokens": P,
+        "sequences": M,
+        "suffix_tokens": S,
+        "n_ctx": n_ctx,
+        "peak_kv_cells": r.stats.peak_kv_cells,
+        "naive_kv_cells": naive,
+        "kv_ratio_naive_vs_peak": naive / max(1, r.stats.peak_kv_cells),
+        "generated_tokens": r.stats.generated_tokens,
+        "context_full": reasons.count("context_full"),
+        "rss_before_mib": rss0 / 1024 if rss0 else None,
+        "rss_peak_mib": (_rss_kib("VmHWM") or 0) / 1024 or None,
+    }
+
+
+def _rss_kib(key: str = "VmRSS") -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+# output ----------------------------------------------------------------------
+
+
+def format_table(fig: Figures) -> str:
+    """The figures as a plain-text table (ratios first: they are what the run shows)."""
+    L = [f"eager bench ({'quick' if fig.config['quick'] else 'full'}) · {Path(fig.model).name} · "
+         f"{fig.n_threads} threads · {fig.wall_s:.0f} s"]
+    L.append("")
+    L.append("1-2  ceiling (bare llama_decode) vs engine (full parallel), per step, medians")
+    L.append(f"     {'M':>3} {'ceiling ms':>11} {'engine ms':>10} {'in decode':>10} {'outside':>9} "
+             f"{'outside %':>10} {'ceiling tok/s':>14} {'engine tok/s':>13}")
+    for r in fig.shapes:
+        L.append(f"     {r['M']:>3} {r['ceiling_step_ms']:>11.1f} {r['engine_step_ms']:>10.1f} "
+                 f"{r['engine_decode_ms']:>10.1f} {r['engine_outside_ms']:>9.2f} "
+                 f"{100 * (r['overhead_share'] or 0):>9.1f}% {r['ceiling_tok_s']:>14.1f} {r['engine_tok_s']:>13.1f}")
+    h = fig.highlevel
+    if h:
+        L.append("")
+        L.append(f"3    high-level Llama, {fig.config['max_seqs']} samples one after another "
+                 f"({h['prompts']} prompt{'s' if h['prompts'] != 1 else ''}; {h['sampler']})")
+        L.append(f"     high-level {h['highlevel_wall_s']:.1f} s · our parallel {h['parallel_wall_s']:.1f} s "
+                 f"({_x(h['speedup_parallel'])} faster)"
+                 + (f" · our EAGer-init {h['eager_wall_s']:.1f} s ({_x(h['speedup_eager'])} faster)"
+                    if h.get("eager_wall_s") else ""))
+    e = fig.eager
+    if e:
+        tp, te = e["totals"]["parallel"], e["totals"]["eager"]
+        L.append("")
+        L.append(f"4    EAGer-init vs full parallel, {e['items']} MAWPS SingleOp items, M = "
+                 f"{fig.config['max_seqs']}, θ = {e['theta']:.3f} (calibrated)")
+        L.append(f"     {'':<10} {'generated':>10} {'decoded':>9} {'wall s':>8} {'seqs/prompt':>12} {'Pass@k':>7}")
+        L.append(f"     {'parallel':<10} {tp['generated']:>10} {tp['decoded']:>9} {tp['wall_s']:>8.1f} "
+                 f"{tp['sequences'] / e['items']:>12.1f} {e['passk_parallel']:>7.2f}")
+        L.append(f"     {'eager':<10} {te['generated']:>10} {te['decoded']:>9} {te['wall_s']:>8.1f} "
+                 f"{te['sequences'] / e['items']:>12.1f} {e['passk_eager']:>7.2f}")
+        lo, hi = e["passk_diff_ci95"]
+        L.append(f"     EAGER: {_x(e['speedup_wall'])} less wall time, {e['token_ratio']:.2f}× the generated "
+                 f"tokens; Pass@k {e['passk_diff']:+.2f} (95% CI {lo:+.2f} to {hi:+.2f})")
+    m = fig.memory
+    if m:
+        L.append("")
+        L.append(f"5    memory: {m['sequences']} sequences × {m['suffix_tokens']} tokens after a "
+                 f"{m['prompt_tokens']}-token shared prompt, in a {m['n_ctx']}-cell context")
+        L.append(f"     peak KV cells {m['peak_kv_cells']} vs {m['naive_kv_cells']} unshared "
+                 f"({m['kv_ratio_naive_vs_peak']:.1f}× fewer); context_full: {m['context_full']}; "
+                 f"peak RSS {m['rss_peak_mib'] or 0:.0f} MiB")
+    for n in fig.notes:
+        L.append(f"note: {n}")
+    return "\n".join(L)
+
+
+def _x(v) -> str:
+    return "n/a" if v is None else f"{v:.1f}×"
+
+
+def write_json(fig: Figures, path: str | Path) -> None:
+    Path(path).expanduser().write_text(json.dumps(fig.to_json(), indent=1) + "\n", encoding="utf-8")
