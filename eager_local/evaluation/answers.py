@@ -37,7 +37,7 @@ class Checker:
     def check(self, item: Item, text: str) -> Verdict:
         if self.kind == "code":
             return self._code(item, text)
-        pred = _parse(text, self.kind == "latex")
+        pred = _parse(text)
         if not pred:
             return Verdict(None, False, "no answer found")
         gold = _parse_gold(item.answer, self.kind == "latex")
@@ -56,7 +56,7 @@ class Checker:
         return Verdict(" ".join(completion.split()) or None, bool(r.passed), r.status)
 
 
-def _parse(text: str, latex: bool):
+def _parse(text: str):
     from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
 
     cfg = [LatexExtractionConfig(), ExprExtractionConfig()]
@@ -69,7 +69,7 @@ def _parse(text: str, latex: bool):
 @lru_cache(maxsize=4096)
 def _parse_gold(answer: str, latex: bool):
     text = answer if not latex or "$" in answer or "\\boxed" in answer else f"${answer}$"
-    return _parse(text, latex)
+    return _parse(text)
 
 
 def _key(pred) -> str:

@@ -62,17 +62,21 @@ class Summary:
     """A run's metrics averaged over its prompts."""
 
     prompts: int
+    """Prompts with a final record."""
     pass_k: float
     """Mean Pass@k (coverage, k = each prompt's own sequence count)."""
     cons_k: float
+    """Mean Cons@k (majority vote correct)."""
     pass_rate: float
     """Mean over prompts of correct / sequences."""
     seqs_per_prompt: float
+    """Mean sequences per prompt."""
     generated_tokens: int
     """Sum over prompts (shared prefixes counted once)."""
     decoded_tokens: int
     """Sum over prompts of tokens the engine decoded (prompts included)."""
     wall_s: float
+    """Sum over prompts of decoding wall time (checking excluded)."""
     unbiased: dict
     """{k: mean unbiased pass@k} for k where every prompt has ≥ k sequences."""
 
@@ -103,10 +107,15 @@ class Difference:
     """B − A over the prompts both runs share, with a paired bootstrap interval."""
 
     metric: str
+    """What is compared (Pass@k, Cons@k, pass rate, generated tokens, wall time)."""
     value: float
+    """The difference (absolute, or relative for tokens and time)."""
     low: float
+    """Lower end of the bootstrap interval."""
     high: float
+    """Upper end of the bootstrap interval."""
     prompts: int
+    """Prompts both runs hold (the paired sample)."""
 
 
 def paired_bootstrap(

@@ -46,10 +46,12 @@ class Progress:
     phase: str
     """``init`` (EAGer-init of a two-phase run), ``extra`` (reallocation) or ``final``."""
     done: int
+    """Prompts of this phase finished (resumed ones included)."""
     total: int
     pass_k: float
     """Mean Pass@k of the prompts scored so far."""
     generated_tokens: int
+    """Sum over the prompts scored so far."""
     decoded_tokens: int
 
 
@@ -91,6 +93,8 @@ class Runner:
         self.out, self.resume, self.init_from = out, resume, init_from
         self.cancel = cancel or threading.Event()
         self.on_progress = on_progress or (lambda p: None)
+        self.plan: budget.Plan | None = None
+        """The reallocation of a two-phase run, once phase 1 is done."""
         self.fingerprint = {
             "method": method,
             "settings": self.base.to_dict(),
