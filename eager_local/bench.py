@@ -194,12 +194,13 @@ def _shape_row(M, bare, eng) -> dict:
 
 
 def _calibrate(model, cfg, fmt, log) -> float:
+    from .errors import DatasetError
     from .evaluation.calibration import sample_entropies, theta_for_sequences
     from .evaluation.datasets import load_dataset
 
     try:
         cal_ds = load_dataset(cfg.data, limit=cfg.calibration_items, offset=cfg.calibration_offset)
-    except Exception:  # a short file: calibrate on the items after the evaluated ones
+    except DatasetError:  # a short file: calibrate on the items after the evaluated ones
         cal_ds = load_dataset(cfg.data, limit=cfg.calibration_items, offset=cfg.items)
     log(f"[4] calibrating θ on {len(cal_ds.items)} other items (4 plain samples each)")
     s = Settings(method="parallel", max_seqs=4, max_new_tokens=cfg.max_new_tokens, seed=cfg.seed + 1)

@@ -1,0 +1,70 @@
+"""``eager bench`` end to end on the tiny GGUF: every section runs and the JSON holds sane figures.
+
+Speed is not asserted (the bench prints ratios); this checks the plumbing.
+"""
+
+import json
+
+import pytest
+
+from eager_local.cli import main
+
+KEYS = (
+    "overhead_share_m32", "speedup_eager_vs_parallel_wall", "speedup_parallel_vs_highlevel",
+    "speedup_eager_vs_highlevel", "token_ratio_eager_vs_parallel", "passk_parallel",
+    "passk_eager", "peak_kv_cells_m32",
+)
+
+
+@pytest.fixture
+def data(tmp_path):
+    path = tmp_path / "singleop.jsonl"
+    rows = [{"id": f"q{i}", "question": f"Tom has {i + 2} apples and gets 3 more. How many apples?",
+             "answer": str(i + 5)} for i in range(5)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_quick_bench_writes_every_figure(tiny_gguf, data, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    rc = main(["bench", "--quick", "--model", str(tiny_gguf), "--data", str(data), "--json", str(out),
+               "--items", "2", "--max-seqs", "4", "--max-new-tokens", "8", "--steps", "3",
+               "--rounds", "1", "--calibration-items", "2", "--long-prompt-tokens", "60",
+               "--target-seqs", "2", "--threads", "2"])
+    assert rc == 0
+    table = capsys.readouterr().out
+    for section in ("1-2", "3 ", "4 ", "5 "):
+        assert f"\n{section}" in table
+    doc = json.loads(out.read_text())
+    for k in KEYS:
+        assert doc[k] is not None, k
+    assert 0 <= doc["overhead_share_m32"] < 1
+    for k in ("speedup_eager_vs_parallel_wall", "speedup_parallel_vs_highlevel",
+              "speedup_eager_vs_highlevel", "token_ratio_eager_vs_parallel"):
+        assert doc[k] > 0
+    assert 0 <= doc["passk_parallel"] <= 1 and 0 <= doc["passk_eager"] <= 1
+    d = doc["details"]
+    assert [s["M"] for s in d["shapes"]] == [1, 4, 8]  # 1, 8 and M, sorted
+    mem = d["memory"]
+    # forked sequences share the prompt: peak cells far below M × (prompt + suffix)
+    assert mem["context_full"] == 0
+    assert mem["prompt_tokens"] < doc["peak_kv_cells_m32"] <= mem["prompt_tokens"] + 4 * mem["suffix_tokens"]
+    assert doc["peak_kv_cells_m32"] < mem["naive_kv_cells"]
+    e = d["eager"]
+    assert e["items"] == 2 and 1 <= e["seqs_per_prompt_eager"] <= 4
+
+
+def test_bench_without_the_dataset_skips_section_4(tiny_gguf, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    rc = main(["bench", "--quick", "--model", str(tiny_gguf), "--data", str(tmp_path / "missing.jsonl"),
+               "--json", str(out), "--max-seqs", "2", "--max-new-tokens", "6", "--steps", "2",
+               "--rounds", "1", "--long-prompt-tokens", "40", "--threads", "2"])
+    assert rc == 0
+    assert "section 4 skipped" in capsys.readouterr().out
+    doc = json.loads(out.read_text())
+    assert doc["passk_eager"] is None and doc["speedup_parallel_vs_highlevel"] > 0
+
+
+def test_bench_refuses_bad_sizes(capsys):
+    assert main(["bench", "--items", "0"]) == 2
+    assert "--items" in capsys.readouterr().err
