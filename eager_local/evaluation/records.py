@@ -20,10 +20,12 @@ def check_output(path: str | Path, *, resume: bool) -> Path:
     p = Path(path).expanduser()
     if p.is_dir():
         raise OutputError(f"output {p} is a directory: give a file name such as {p}/run.jsonl")
+    if p.parent.exists() and not p.parent.is_dir():
+        raise OutputError(f"output {p}: {p.parent} is a file, not a directory; choose another --out")
     if not p.parent.is_dir():
         raise OutputError(f"output directory {p.parent} does not exist: create it first (mkdir -p {p.parent})")
     if not os.access(p.parent, os.W_OK):
-        raise OutputError(f"output directory {p.parent} is not writable")
+        raise OutputError(f"output directory {p.parent} is not writable: choose another --out")
     if p.exists() and p.stat().st_size > 0 and not resume:
         raise OutputError(f"output {p} already exists: pass --resume to continue it, or choose another --out")
     return p
