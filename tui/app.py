@@ -115,6 +115,10 @@ class EagerApp(App):
         else:
             self._main.query_one("#prompt").focus()
 
+    def _alive(self) -> bool:
+        """False while the app shuts down (messages from the worker may still arrive)."""
+        return self.is_running and bool(self.screen_stack)
+
     @property
     def _main(self) -> Screen:
         """The app's own screen (queries must not land on a dialog or help on top)."""
@@ -156,7 +160,14 @@ class EagerApp(App):
                 model = self.models.get(spec)
                 post(ModelStatus(run_id, "running"))
                 events = model.stream(prompt, settings, cancel=cancel)
-                pump(events, model.engine, lambda evs, vocab: post(EventBatch(run_id, evs, vocab)))
+                drawn = threading.Event()
+                drawn.set()
+
+                def emit(evs: tuple, vocab: dict[int, str]) -> None:
+                    drawn.clear()
+                    post(EventBatch(run_id, evs, vocab, drawn))
+
+                pump(events, model.engine, emit, ready=drawn.is_set)
         except EagerError as e:
             post(RunFailed(run_id, e.one_line()))
 
@@ -166,12 +177,13 @@ class EagerApp(App):
             self._main.query_one(StatsBar).show(self.live, "stopping")
 
     def on_model_status(self, msg: ModelStatus) -> None:
-        if msg.run_id == self._run_id and self.running and self.screen_stack:
+        if msg.run_id == self._run_id and self.running and self._alive():
             self._main.query_one(StatsBar).show(self.live, msg.text)
 
     def on_event_batch(self, msg: EventBatch) -> None:
+        self.call_after_refresh(msg.drawn.set)  # the worker may send the next batch
         run = self.live
-        if msg.run_id != self._run_id or run is None or not self.screen_stack:
+        if msg.run_id != self._run_id or run is None or not self._alive():
             return  # a batch from a run that has been replaced, or the app is closing
         run.vocab.update(msg.vocab)
         structural, touched, finished = False, set(), False
@@ -201,14 +213,14 @@ class EagerApp(App):
             self._main.query_one(StatsBar).show(run, "stopping" if self._cancel and self._cancel.is_set() else "running")
 
     def on_run_failed(self, msg: RunFailed) -> None:
-        if not self.screen_stack:
+        if not self._alive():
             return
         if msg.run_id == self._run_id:
             self._set_running(False, "failed")
         self.notify(msg.message, severity="error", title="run failed", timeout=10)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group == "generate" and event.state == WorkerState.ERROR and self.screen_stack:
+        if event.worker.group == "generate" and event.state == WorkerState.ERROR and self._alive():
             self._set_running(False, "failed")
             self.notify(f"internal error: {event.worker.error!r}", severity="error", title="bug", timeout=15)
 

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import threading
+
 from textual.message import Message
 
 
 class EventBatch(Message):
     """Controller events collected over ~30 ms, with the text of new candidate tokens."""
 
-    def __init__(self, run_id: int, events: tuple, vocab: dict[int, str]) -> None:
+    def __init__(self, run_id: int, events: tuple, vocab: dict[int, str], drawn: threading.Event) -> None:
         super().__init__()
         self.run_id = run_id
         """Which run these belong to (a stale batch from a stopped run is dropped)."""
         self.events = events
         self.vocab = vocab
+        self.drawn = drawn
+        """Set by the UI once this batch is on screen; the worker sends the next one after."""
 
 
 class ModelStatus(Message):

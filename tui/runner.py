@@ -68,11 +68,15 @@ def pump(
     emit: Callable[[tuple, dict[int, str]], None],
     interval: float = BATCH_S,
     clock: Callable[[], float] = time.monotonic,
+    ready: Callable[[], bool] = lambda: True,
 ) -> None:
-    """Forward ``events`` to ``emit(batch, new_vocab)`` in batches at most ``interval`` apart.
+    """Forward ``events`` to ``emit(batch, new_vocab)`` in batches at least ``interval`` apart.
 
-    A batch is cut at a step boundary once ``interval`` has passed, and at the end.
-    ``new_vocab`` carries the text of token ids (chosen or candidate) not sent before.
+    A batch is cut at a step boundary once ``interval`` has passed and ``ready()``
+    says the UI has drawn the previous one (so batches never pile up in its queue
+    and a key press waits behind one batch at most), and at the end. Decoding
+    never waits for the UI. ``new_vocab`` carries the text of token ids (chosen or
+    candidate) not sent before.
     """
     buf: list = []
     vocab: dict[int, str] = {}
@@ -94,7 +98,7 @@ def pump(
         elif isinstance(ev, Branched):
             learn([ev.parent_token, ev.child_token])
         if isinstance(ev, RunFinished) or (
-            isinstance(ev, StepFinished) and clock() - last >= interval
+            isinstance(ev, StepFinished) and clock() - last >= interval and ready()
         ):
             emit(tuple(buf), vocab)
             buf, vocab, last = [], {}, clock()
