@@ -20,7 +20,7 @@ WORDS = ("the a cat dog sat on mat and ran to park . it was happy very big small
 PIECES = {i + 3: (" " + w).encode() for i, w in enumerate(WORDS[: VOCAB - 3])}
 PIECES[20] = b"\n"
 SETTINGS = Settings(theta=1.5, max_seqs=6, max_new_tokens=40)
-CHOICES = [ModelChoice("fake", "fake · 0 MB · present"), ModelChoice("missing", "missing · - · missing")]
+CHOICES = [ModelChoice("fake", "fake 1MB present"), ModelChoice("missing", "missing - missing")]
 
 
 def fake_engine(delay: float = 0.0, eog=(1,)) -> FakeEngine:

@@ -146,6 +146,7 @@ class EagerApp(App):
         self.sel, self.cursor = 0, None
         self._redraw_all()
         self._set_running(True, "running" if self.models.loaded(spec) else "loading")
+        self._main.query_one(TokenView).focus()  # arrows now walk the tokens as they come
         self._generate(self._run_id, spec, prompt, settings, self._cancel)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="generate")

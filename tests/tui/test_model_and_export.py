@@ -183,3 +183,28 @@ def test_unfinished_run_cannot_be_saved(tmp_path):
 
     with pytest.raises(OutputError, match="not finished"):
         save_json(LiveRun(), tmp_path / "x.json")
+
+
+def test_model_picker_lists_the_registry_and_a_given_path():
+    from eager_local.registry import load_registry
+    from tui.widgets.controls import registry_choices
+
+    reg = load_registry()
+    choices, selected, error = registry_choices("/models/mine.gguf")
+    assert error is None and selected == "/models/mine.gguf"
+    assert [c.spec for c in choices] == [*reg.models, "/models/mine.gguf"]
+    default = choices[0].label
+    assert default.startswith(reg.default) and ("MB" in default or "-" in default)
+    assert registry_choices(None)[1] == reg.default
+
+
+def test_help_says_whether_the_selected_token_branched():
+    from tui.screens.help import help_markdown
+
+    _, evs = events()
+    run = live_from(evs)
+    b = run.branches[0]
+    text = help_markdown(run.settings, run, b.child, b.pos)
+    assert f"sequence {b.parent} took the most likely token, sequence {b.child} the second" in text
+    plain = next(i for i, h in enumerate(run.seqs[0].entropies) if h < run.settings.theta)
+    assert "below θ, so no branch" in help_markdown(run.settings, run, 0, plain)

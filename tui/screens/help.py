@@ -59,7 +59,16 @@ def help_markdown(settings: Settings, run: LiveRun | None, seq: int | None, inde
             f"{c.decoded_tokens} (prompt included).\n")
         if seq is not None and index is not None and seq < len(run.seqs) and index < len(run.seqs[seq].tokens):
             h = run.seqs[seq].entropies[index]
-            verdict = "at or above θ: EAGER branches here if the cap allows" if h >= theta else "below θ: no branch"
+            hit = run.branch_at(seq, index)
+            if hit is not None:
+                b = hit[0]
+                verdict = (f"at or above θ, and EAGER branched here: sequence {b.parent} took the most "
+                           f"likely token, sequence {b.child} the second")
+            elif h >= theta:
+                verdict = ("at or above θ, but no branch here (the cap M was reached, the method is "
+                           "not eager, or monitoring had stopped)")
+            else:
+                verdict = "below θ, so no branch"
             parts.append(f"**The selected token** (sequence {seq}, token {index}) has H = {h:.2f} "
                          f"of at most {lnk:.2f}: {verdict}.\n")
     parts.append("## Keys\n" + KEYS)

@@ -55,9 +55,9 @@ def registry_choices(extra: str | None = None) -> tuple[list[ModelChoice], str |
     out = []
     for spec in reg.models.values():
         row = describe(spec)
-        size = f"{row['size'] / 1e6:.0f} MB" if row.get("size") else "-"
+        size = f"{row['size'] / 1e6:.0f}MB" if row.get("size") else "-"
         state = "present" if row.get("present") else row.get("status", "missing")
-        out.append(ModelChoice(spec.alias, f"{spec.alias} · {size} · {state}"))
+        out.append(ModelChoice(spec.alias, f"{spec.alias} {size} {state}"))
     if extra and extra not in reg.models:
         out.append(ModelChoice(extra, f"{extra} · path"))
     return out, extra or reg.default, None
