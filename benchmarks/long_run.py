@@ -94,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     base = Settings(method=args.method, theta=args.theta, max_seqs=args.max_seqs,
                     max_new_tokens=args.max_new_tokens)
     rss_loaded = rss_bytes()
+    print(f"RSS before load {rss_start / 2**20:.1f} MiB · after load {rss_loaded / 2**20:.1f} MiB",
+          flush=True)
     checkpoints = sorted({1, *(max(1, args.runs * k // 10) for k in range(1, 11))})
     rows: list[tuple[int, int]] = []
     sequences = tokens = not_empty = 0
@@ -108,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
             if i in checkpoints:
                 gc.collect()
                 rows.append((i, rss_bytes()))
+                print(f"  after run {i:>6}: {rows[-1][1] / 2**20:8.1f} MiB "
+                      f"({time.perf_counter() - t0:.0f} s)", flush=True)
     finally:
         model.close()
     wall = time.perf_counter() - t0
@@ -118,9 +122,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"model {model.info.alias or model.info.path} · {args.method} M={args.max_seqs} "
           f"T={args.max_new_tokens} θ={args.theta:g} · {args.runs} runs in {wall:.1f} s "
           f"({tokens / wall:.1f} generated tok/s)")
-    print(f"RSS before load {rss_start / mib:.1f} MiB · after load {rss_loaded / mib:.1f} MiB")
-    for i, r in rows:
-        print(f"  after run {i:>6}: {r / mib:8.1f} MiB")
     print(f"RSS start (after run 1) {first / mib:.1f} MiB · middle (run {middle[0]}) "
           f"{middle[1] / mib:.1f} MiB · end {last / mib:.1f} MiB · "
           f"growth {100 * (last - first) / first:+.2f}%")
