@@ -20,6 +20,7 @@ Nothing here imports llama_cpp: the two baselines are functions of engine.llama.
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import sys
 import time
@@ -61,8 +62,8 @@ class BenchConfig:
 
     @staticmethod
     def quick_config(**kw) -> "BenchConfig":
-        base = dict(quick=True, items=6, highlevel_items=1, max_new_tokens=48, steps=12,
-                     rounds=2, calibration_items=6, long_prompt_tokens=600, suffix_tokens=16)
+        base = dict(quick=True, items=4, highlevel_items=1, max_new_tokens=40, steps=8,
+                     rounds=2, calibration_items=4, long_prompt_tokens=400, suffix_tokens=16)
         base.update(kw)
         return BenchConfig(**base)
 
@@ -80,6 +81,8 @@ class Figures:
     memory: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
     wall_s: float = 0.0
+    load_average: list = field(default_factory=list)
+    """1-minute load average at the start and the end (other work on the machine)."""
 
     def summary(self) -> dict:
         m32 = next((s for s in self.shapes if s["M"] == self.config["max_seqs"]), {})
@@ -107,6 +110,7 @@ def run_bench(model, cfg: BenchConfig, log=None) -> Figures:
     t0 = time.perf_counter()
     e = model.engine
     fig = Figures(config=asdict(cfg), model=str(model.info.path), n_threads=e.n_threads)
+    fig.load_average.append(_load())
     items, fmt, checker = _dataset(model, cfg, fig)
     first = fmt.render(items[0]) if items else _fallback_prompt()
     prompt_ids = e.prompt_tokens(first)
@@ -139,7 +143,15 @@ def run_bench(model, cfg: BenchConfig, log=None) -> Figures:
     log(f"[5] memory: M={cfg.max_seqs} from a ~{cfg.long_prompt_tokens}-token shared prompt")
     fig.memory = _memory(model, cfg)
     fig.wall_s = time.perf_counter() - t0
+    fig.load_average.append(_load())
     return fig
+
+
+def _load() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
 
 
 # sections --------------------------------------------------------------------
@@ -347,7 +359,8 @@ def _rss_kib(key: str = "VmRSS") -> int | None:
 def format_table(fig: Figures) -> str:
     """The figures as a plain-text table (ratios first: they are what the run shows)."""
     L = [f"eager bench ({'quick' if fig.config['quick'] else 'full'}) · {Path(fig.model).name} · "
-         f"{fig.n_threads} threads · {fig.wall_s:.0f} s"]
+         f"{fig.n_threads} threads · {fig.wall_s:.0f} s · load average "
+         f"{' → '.join(f'{x:.1f}' for x in fig.load_average if x is not None)}"]
     L.append("")
     L.append("1-2  ceiling (bare llama_decode) vs engine (full parallel), per step, medians")
     L.append(f"     {'M':>3} {'ceiling ms':>11} {'engine ms':>10} {'in decode':>10} {'outside':>9} "

@@ -159,6 +159,7 @@ class LlamaEngine:
         self._seq = [b.seq_id[i] for i in range(self.n_batch)]
         self._nseq[:] = 1
         self._pieces: dict[int, bytes] = {}
+        self._eog: dict[int, bool] = {}
         self._held = np.zeros(self.n_seq_max, dtype=np.int64)  # next position per seq id
         self.add_bos = bool(C.llama_vocab_get_add_bos(self._vocab))
 
@@ -250,7 +251,10 @@ class LlamaEngine:
         return p
 
     def is_eog(self, token: int) -> bool:
-        return bool(C.llama_vocab_is_eog(self._vocab, token))
+        e = self._eog.get(token)
+        if e is None:
+            e = self._eog[token] = bool(C.llama_vocab_is_eog(self._vocab, token))
+        return e
 
     def token_text(self, token: int) -> str:
         """The token's vocabulary entry (special tokens included), for display."""
