@@ -41,6 +41,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import SettingsError
+
 STATUSES = ("ok", "failed", "timeout", "memory", "output", "crashed", "refused")
 
 _MEMORY_EXIT = 97  # the prelude's exit code after an uncaught MemoryError
@@ -273,8 +275,13 @@ def run_untrusted(
     """Run ``code`` as a Python program in a limited child process (module docstring).
 
     Never raises for anything the code does; every way it can end maps to a
-    status. ``passed`` is True only for status ``ok``.
+    status. ``passed`` is True only for status ``ok``. Limits out of range raise
+    ``SettingsError``.
     """
+    for name, value, low in (("timeout", timeout_s, 0.01), ("CPU time", cpu_s, 0.01),
+                             ("memory", memory_mb, 32), ("output cap", max_output, 0)):
+        if not isinstance(value, (int, float)) or value != value or value < low:
+            raise SettingsError(f"sandbox {name} must be at least {low} (got {value!r})")
     python, drop_to = _interpreter()
     with tempfile.TemporaryDirectory(prefix="eager-sandbox-") as tmp:
         work = Path(tmp)

@@ -155,3 +155,12 @@ def test_the_evaluator_survives_a_run_of_hostile_snippets():
     statuses = [run_untrusted(h, timeout_s=5, cpu_s=1, memory_mb=256).status for h in hostile]
     assert all(s in STATUSES and s != "ok" for s in statuses)
     assert run_untrusted("print(sum(range(10)))").output == "45\n"
+
+
+@pytest.mark.parametrize("limits", [dict(timeout_s=-1), dict(cpu_s=0), dict(memory_mb=1), dict(max_output=-5),
+                                    dict(timeout_s=float("nan"))])
+def test_limits_out_of_range_are_refused(limits):
+    from eager_local.errors import SettingsError
+
+    with pytest.raises(SettingsError):
+        run_untrusted("print(1)", **limits)
