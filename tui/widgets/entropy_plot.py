@@ -20,6 +20,8 @@ class EntropyPlot(PlotextPlot):
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
         self._pending: tuple | None = None
+        self._version = 0
+        self._cached: tuple[tuple, object] | None = None
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -51,4 +53,12 @@ class EntropyPlot(PlotextPlot):
                 plt.vertical_line(cursor, color="yellow")
         plt.horizontal_line(theta, color="red")
         plt.xlabel("token")
+        self._version += 1
         self.refresh()
+
+    def render(self):
+        """The plot, rebuilt only when its data, size or theme changed (plotext is slow)."""
+        key = (self._version, self.size, self.app.theme)
+        if self._cached is None or self._cached[0] != key:
+            self._cached = (key, super().render())
+        return self._cached[1]

@@ -35,53 +35,63 @@ def bar(fraction: float, cells: int) -> str:
 
 
 def inspect_text(run: LiveRun | None, seq: int | None, index: int | None, width: int) -> Text:
-    """Everything the inspector says about token ``index`` of sequence ``seq``."""
-    t = Text()
+    """Everything the inspector says about token ``index`` of sequence ``seq``.
+
+    Always the same number of lines for a run (4 + candidates recorded), each cut
+    to ``width``, so the panel never needs a new layout while tokens stream in.
+    """
+    lines = _lines(run, seq, index, width)
+    if run is not None:
+        lines += [Text()] * (4 + run.settings.record_candidates - len(lines))
+    for line in lines:
+        line.truncate(max(width, 1), overflow="ellipsis")
+    return Text("\n").join(lines)
+
+
+def _lines(run: LiveRun | None, seq: int | None, index: int | None, width: int) -> list[Text]:
     if run is None or seq is None or index is None or seq >= len(run.seqs):
-        t.append("Select a token (arrows in the text, or click) to inspect it.", style="dim")
-        return t
+        return [Text("Select a token (arrows in the text, or click) to inspect it.", style="dim")]
     q = run.seqs[seq]
     if index >= len(q.tokens):
-        return t
+        return []
     s = run.settings
     h, theta, k = q.entropies[index], s.theta, s.top_k_entropy
-    t.append(f"seq {seq} · token {index} ", style="bold")
-    t.append(repr(q.pieces[index]) + "\n", style="bold")
+    colour = entropy_hex(h, theta, k)
+    head = Text.assemble((f"seq {seq} · token {index} ", "bold"), (repr(q.pieces[index]), "bold"))
+    # the entropy as a bar on the scale, θ marked where the bar does not reach
     top = scale_max(theta, k)
-    cells = max(width - 24, 6)
-    t.append("H ")
-    t.append(f"{h:.2f}", style=f"bold {entropy_hex(h, theta, k)}")
-    t.append(" ")
-    hb = bar(h / top if top else 0, cells)
+    cells = max(width - 20, 6)
     mark = min(int(theta / top * cells), cells - 1) if top else 0
-    line = (hb + " " * cells)[:cells]
-    for i, ch in enumerate(line):
-        t.append("┃" if i == mark and ch == " " else ch,
-                 style=entropy_hex(h, theta, k) if ch != " " else ("bold white" if i == mark else ""))
-    side = "≥" if h >= theta else "<"
-    t.append(f" {side} θ {theta:g}\n", style="bold red" if h >= theta else "dim")
+    filled = (bar(h / top if top else 0, cells) + " " * cells)[:cells]
+    entropy = Text.assemble("H ", (f"{h:.2f}", f"bold {colour}"), " ")
+    for i, ch in enumerate(filled):
+        entropy.append("┃" if i == mark and ch == " " else ch,
+                       style=colour if ch != " " else ("bold white" if i == mark else ""))
+    above = h >= theta
+    entropy.append(f" {'≥' if above else '<'} θ {theta:g}", style="bold red" if above else "dim")
     hit = run.branch_at(seq, index)
     if hit is not None:
         b, where = hit
-        t.append("⋔ branch here: ", style="bold magenta")
-        t.append(f"seq {b.parent} took {b.parent_piece!r} (1st), seq {b.child} took "
-                 f"{b.child_piece!r} (2nd); this is the {where}\n")
-    elif h >= theta and s.method == "eager":
-        t.append("no branch: the cap M was reached or monitoring had stopped\n", style="dim")
+        branch = Text.assemble(("⋔ branched: ", "bold magenta"),
+                               f"seq {b.parent} took {b.parent_piece!r}, seq {b.child} took "
+                               f"{b.child_piece!r} (this is the {where})")
+    elif above and s.method == "eager":
+        branch = Text("no branch: the cap M was reached or monitoring had stopped", style="dim")
+    else:
+        branch = Text("no branch here", style="dim")
     cands = q.candidates[index] if index < len(q.candidates) else None
     if not cands:
-        t.append("no candidates recorded for this token", style="dim")
-        return t
-    t.append(f"top {len(cands)} candidates (p after τ)\n", style="dim")
+        return [head, entropy, branch, Text("no candidates recorded for this token", style="dim")]
+    out = [head, entropy, branch, Text(f"top {len(cands)} candidates (p after τ)", style="dim")]
     width_bar = max(width - LABEL_CELLS - 10, 4)
     for tok, p in cands:
         chosen = tok == q.tokens[index]
         label = label_of(run.token_text(tok), tok)
-        t.append(label + " " * (LABEL_CELLS - cell_len(label) + 1), style="bold yellow" if chosen else "")
-        t.append(bar(p, width_bar).ljust(width_bar), style="yellow" if chosen else "cyan")
-        t.append(f" {p:.3f}" + (" ◀" if chosen else "") + "\n")
-    t.rstrip()
-    return t
+        out.append(Text.assemble(
+            (label + " " * (LABEL_CELLS - cell_len(label) + 1), "bold yellow" if chosen else ""),
+            (bar(p, width_bar).ljust(width_bar), "yellow" if chosen else "cyan"),
+            f" {p:.3f}" + (" ◀" if chosen else "")))
+    return out
 
 
 class Inspector(Widget):
@@ -96,10 +106,23 @@ class Inspector(Widget):
         self.run: LiveRun | None = None
         self.seq: int | None = None
         self.index: int | None = None
+        self._text = Text()
+        self._lines = 0
 
     def show(self, run: LiveRun | None, seq: int | None, index: int | None) -> None:
         self.run, self.seq, self.index = run, seq, index
-        self.refresh(layout=True)
+        self._update()
+
+    def on_resize(self) -> None:
+        self._update()
+
+    def _update(self) -> None:
+        width = self.content_size.width or 40
+        self._text = inspect_text(self.run, self.seq, self.index, width)
+        lines = self._text.plain.count("\n") + 1
+        # a layout pass is costly: only when the height changes (rarely: see inspect_text)
+        self.refresh(layout=lines != self._lines)
+        self._lines = lines
 
     def render(self) -> Text:
-        return inspect_text(self.run, self.seq, self.index, self.content_size.width or 40)
+        return self._text

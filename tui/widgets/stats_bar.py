@@ -12,7 +12,8 @@ class StatsBar(Widget):
     """What the run is doing now (or what it cost, once finished)."""
 
     DEFAULT_CSS = """
-    StatsBar { height: auto; max-height: 2; padding: 0 1; background: $panel; }
+    StatsBar { height: 1; padding: 0 1; background: $panel; }
+    .-narrow StatsBar { height: 2; }
     """
 
     def __init__(self, show_rates: bool = True, **kw) -> None:
@@ -24,7 +25,7 @@ class StatsBar(Widget):
 
     def show(self, run: LiveRun | None, state: str) -> None:
         self.run, self.state = run, state
-        self.refresh(layout=True)
+        self.refresh()  # fixed height: no layout pass per batch
 
     def render(self) -> Text:
         t = Text(no_wrap=False, overflow="fold")
