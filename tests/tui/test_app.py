@@ -111,7 +111,7 @@ async def test_tree_picks_sequences_and_branch_points():
         tree.select_node(fork)
         await pilot.pause()
         assert (app.sel, app.cursor) == (b.parent, b.pos)
-        assert "⋔ branched: seq" in inspect_text(app.live, app.sel, app.cursor, 80).plain
+        assert "⋔ branched here" in inspect_text(app.live, app.sel, app.cursor, 80).plain
 
 
 async def test_stop_mid_run_then_run_again_reuses_the_model():

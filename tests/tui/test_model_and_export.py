@@ -208,3 +208,15 @@ def test_help_says_whether_the_selected_token_branched():
     assert f"sequence {b.parent} took the most likely token, sequence {b.child} the second" in text
     plain = next(i for i, h in enumerate(run.seqs[0].entropies) if h < run.settings.theta)
     assert "below θ, so no branch" in help_markdown(run.settings, run, 0, plain)
+
+
+def test_inspector_keeps_one_height_for_every_token():
+    from tui.widgets.inspector import inspect_text
+
+    _, evs = events()
+    run = live_from(evs)
+    heights = {inspect_text(run, q.id, i, 50).plain.count("\n")
+               for q in run.seqs for i in range(len(q.tokens))}
+    assert heights == {4 + run.settings.record_candidates}
+    b = run.branches[0]
+    assert "⋔ branched here (this is the child)" in inspect_text(run, b.child, b.pos, 80).plain

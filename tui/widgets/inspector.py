@@ -37,12 +37,12 @@ def bar(fraction: float, cells: int) -> str:
 def inspect_text(run: LiveRun | None, seq: int | None, index: int | None, width: int) -> Text:
     """Everything the inspector says about token ``index`` of sequence ``seq``.
 
-    Always the same number of lines for a run (4 + candidates recorded), each cut
+    Always the same number of lines for a run (5 + candidates recorded), each cut
     to ``width``, so the panel never needs a new layout while tokens stream in.
     """
     lines = _lines(run, seq, index, width)
     if run is not None:
-        lines += [Text()] * (4 + run.settings.record_candidates - len(lines))
+        lines += [Text()] * (5 + run.settings.record_candidates - len(lines))
     for line in lines:
         line.truncate(max(width, 1), overflow="ellipsis")
     return Text("\n").join(lines)
@@ -72,18 +72,18 @@ def _lines(run: LiveRun | None, seq: int | None, index: int | None, width: int) 
     hit = run.branch_at(seq, index)
     if hit is not None:
         b, where = hit
-        branch = Text.assemble(("⋔ branched: ", "bold magenta"),
-                               f"seq {b.parent} took {b.parent_piece!r}, seq {b.child} took "
-                               f"{b.child_piece!r} (this is the {where})")
+        branch = [Text.assemble(("⋔ branched here", "bold magenta"), f" (this is the {where})"),
+                  Text(f"  seq {b.parent} took {b.parent_piece!r} · seq {b.child} took {b.child_piece!r}")]
     elif above and s.method == "eager":
-        branch = Text("no branch: the cap M was reached or monitoring had stopped", style="dim")
+        branch = [Text("no branch: the cap M was reached", style="dim"),
+                  Text("  (or monitoring had stopped)", style="dim")]
     else:
-        branch = Text("no branch here", style="dim")
+        branch = [Text("no branch here", style="dim"), Text()]
     cands = q.candidates[index] if index < len(q.candidates) else None
     if not cands:
-        return [head, entropy, branch, Text("no candidates recorded for this token", style="dim")]
-    out = [head, entropy, branch, Text(f"top {len(cands)} candidates (p after τ)", style="dim")]
-    width_bar = max(width - LABEL_CELLS - 10, 4)
+        return [head, entropy, *branch, Text("no candidates recorded for this token", style="dim")]
+    out = [head, entropy, *branch, Text(f"top {len(cands)} candidates (p after τ)", style="dim")]
+    width_bar = max(width - LABEL_CELLS - 9, 2)  # label, bar, " 0.123 ◀"
     for tok, p in cands:
         chosen = tok == q.tokens[index]
         label = label_of(run.token_text(tok), tok)
