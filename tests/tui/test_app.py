@@ -233,3 +233,11 @@ async def test_help_uses_live_numbers():
         assert f"{len(app.live.seqs)} sequences, {len(app.live.branches)} branch points" in text
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_command_palette_offers_the_app_actions():
+    app = make_app()
+    async with app.run_test(size=SIZE):
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        assert {"Run", "Stop", "Save run", "Load run", "Explain EAGER", "Toggle controls"} <= titles
+        assert "Quit" in titles  # the built-in commands stay
