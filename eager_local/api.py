@@ -96,7 +96,11 @@ def load(
         raise SettingsError(f"n_seq_max must be between 1 and {MAX_SEQUENCES} (got {n_seq_max!r})")
     if n_threads is not None and (not isinstance(n_threads, int) or n_threads < 1):
         raise SettingsError(f"n_threads must be at least 1 (got {n_threads!r})")
+    if n_gpu_layers is not None and (not isinstance(n_gpu_layers, int) or n_gpu_layers < -1):
+        raise SettingsError(f"gpu layers must be -1 (all), 0 (none) or a count (got {n_gpu_layers!r})")
     spec = load_registry().get(os.fspath(model) if model is not None else None)
+    if spec.n_gpu_layers < -1:
+        raise SettingsError(f"n_gpu_layers of {spec.alias!r} in {spec.origin} must be -1, 0 or a count")
     path = model_path(spec)
     check_gguf(path)
     engine = LlamaEngine(

@@ -43,6 +43,6 @@ def tiny_gguf(tmp_path_factory):
 def tiny_engine(tiny_gguf):
     from eager_local.engine.llama import LlamaEngine
 
-    e = LlamaEngine(tiny_gguf, n_ctx=4096, n_threads=2)
+    e = LlamaEngine(tiny_gguf, n_ctx=4096, n_threads=1)
     yield e
     e.close()

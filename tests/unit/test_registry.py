@@ -69,3 +69,12 @@ def test_cli_theta_defaults_to_the_models_theta():
     assert settings_from_args(p.parse_args(["--theta", "2.5"])).theta == 2.5
     write_user('[models.big]\npath = "/m/big.gguf"\n')
     assert settings_from_args(p.parse_args(["--model", "big"])).theta == 2.0
+
+
+def test_gpu_layers_below_minus_one_is_refused():
+    from eager_local.api import load
+    from eager_local.errors import SettingsError
+
+    with pytest.raises(SettingsError) as e:
+        load(n_gpu_layers=-5)
+    assert "-1 (all)" in e.value.message
