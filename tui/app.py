@@ -7,8 +7,6 @@ widget change happens here, in message handlers on the UI thread.
 from __future__ import annotations
 
 import threading
-import time
-from pathlib import Path
 from typing import Iterable
 
 from textual import work
@@ -19,16 +17,15 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer
 from textual.worker import Worker, WorkerState
 
-from eager_local.errors import EagerError, OutputError
+from eager_local.errors import EagerError
 from eager_local.events import Notice, RunFinished, SequenceFinished, TokenSampled
 from eager_local.settings import Settings
 
-from .export import load_run, save_html, save_json
+from .files import RunFiles
 from .live_run import LiveRun
 from .messages import EventBatch, ModelStatus, RunFailed
 from .runner import Loader, ModelCache, default_loader, pump
 from .screens.help import HelpScreen, help_markdown
-from .screens.path_dialog import PathDialog
 from .widgets.branch_tree import BranchTree
 from .widgets.controls import Controls, ModelChoice, registry_choices
 from .widgets.entropy_plot import EntropyPlot
@@ -41,7 +38,7 @@ GUARDED = {"run", "stop", "save", "load", "help", "toggle_controls"}
 """App actions that do nothing while a dialog is open."""
 
 
-class EagerApp(App):
+class EagerApp(RunFiles, App):
     """Prompt and settings on the left; tree, coloured text, inspector and plot on the right."""
 
     CSS_PATH = "app.tcss"
@@ -277,67 +274,6 @@ class EagerApp(App):
         if run is not None:
             self._main.query_one(Legend).show(run.settings.theta, run.settings.top_k_entropy)
         self._show_selection()
-
-    # files -------------------------------------------------------------------
-    def action_save(self) -> None:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        self.push_screen(PathDialog("Save this run as (the button sets the format)",
-                                    f"eager-run-{stamp}.json", (".json", ".html", ".svg")),
-                         callback=self.save_to)
-
-    def save_to(self, path: str | None) -> None:
-        """Save as JSON, HTML or an SVG screenshot, by the path's suffix."""
-        if not path:
-            return
-        suffix = Path(path).suffix.lower()
-        try:
-            if suffix == ".svg":
-                self.call_after_refresh(self._save_svg, path)
-                return
-            if self.live is None:
-                raise OutputError("nothing to save yet: run a prompt or load a run first")
-            if suffix in (".html", ".htm"):
-                written = save_html(self.live, path)
-            elif suffix == ".json":
-                written = save_json(self.live, path)
-            else:
-                raise OutputError(f"unknown format {suffix or '(none)'}: end the name in .json, .html or .svg")
-        except EagerError as e:
-            self.notify(e.message, severity="error", title=e.title)
-            return
-        self.notify(str(written), title="saved")
-
-    def _save_svg(self, path: str) -> None:
-        p = Path(path).expanduser()
-        try:
-            written = self.save_screenshot(filename=p.name, path=str(p.parent))
-        except OSError as e:
-            self.notify(f"cannot write {p}: {e.strerror or e}", severity="error", title="output")
-            return
-        self.notify(written, title="saved")
-
-    def action_load(self) -> None:
-        self.push_screen(PathDialog("Load a saved JSON run (from eager run --json or Save)", "", ()),
-                         callback=self.open_run)
-
-    def open_run(self, path: str | None) -> None:
-        """Show a saved run (no model needed)."""
-        if not path:
-            return
-        if self.running:
-            self.notify("stop the current run (F6) before loading another", severity="warning")
-            return
-        try:
-            run = load_run(path)
-        except EagerError as e:
-            self.notify(e.message, severity="error", title=e.title)
-            return
-        self._run_id += 1  # drop anything still in flight
-        self.live, self.sel, self.cursor = run, (0 if run.seqs else None), None
-        self._main.query_one(Controls).show(run.prompt, run.settings)
-        self._redraw_all()
-        self._main.query_one(StatsBar).show(run, "loaded")
-        self._main.query_one(TokenView).focus()
 
     # teaching aids -------------------------------------------------------------
     def action_help(self) -> None:

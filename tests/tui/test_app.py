@@ -115,7 +115,7 @@ async def test_tree_picks_sequences_and_branch_points():
 
 
 async def test_stop_mid_run_then_run_again_reuses_the_model():
-    app = make_app(delay=0.01, settings=make_app().base_settings.with_(max_new_tokens=400))
+    app = make_app(delay=0.01, eog=(), settings=make_app().base_settings.with_(max_new_tokens=400))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f5")
         await wait_until(pilot, lambda: app.live.seqs and len(app.live.seqs[0].tokens) > 3)

@@ -1,0 +1,78 @@
+"""Saving the run on screen (JSON, HTML, SVG) and opening a saved one: the app's file actions."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from eager_local.errors import EagerError, OutputError
+
+from .export import load_run, save_html, save_json
+from .screens.path_dialog import PathDialog
+from .widgets.controls import Controls
+from .widgets.stats_bar import StatsBar
+from .widgets.token_view import TokenView
+
+
+class RunFiles:
+    """Mixed into EagerApp: ctrl+s and ctrl+o, through PathDialog, with errors as notifications."""
+
+    def action_save(self) -> None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        self.push_screen(PathDialog("Save this run as (the button sets the format)",
+                                    f"eager-run-{stamp}.json", (".json", ".html", ".svg")),
+                         callback=self.save_to)
+
+    def save_to(self, path: str | None) -> None:
+        """Save as JSON, HTML or an SVG screenshot, by the path's suffix."""
+        if not path:
+            return
+        suffix = Path(path).suffix.lower()
+        try:
+            if suffix == ".svg":
+                self.call_after_refresh(self._save_svg, path)
+                return
+            if self.live is None:
+                raise OutputError("nothing to save yet: run a prompt or load a run first")
+            if suffix in (".html", ".htm"):
+                written = save_html(self.live, path)
+            elif suffix == ".json":
+                written = save_json(self.live, path)
+            else:
+                raise OutputError(f"unknown format {suffix or '(none)'}: end the name in .json, .html or .svg")
+        except EagerError as e:
+            self.notify(e.message, severity="error", title=e.title)
+            return
+        self.notify(str(written), title="saved")
+
+    def _save_svg(self, path: str) -> None:
+        p = Path(path).expanduser()
+        try:
+            written = self.save_screenshot(filename=p.name, path=str(p.parent))
+        except OSError as e:
+            self.notify(f"cannot write {p}: {e.strerror or e}", severity="error", title="output")
+            return
+        self.notify(written, title="saved")
+
+    def action_load(self) -> None:
+        self.push_screen(PathDialog("Load a saved JSON run (from eager run --json or Save)", "", ()),
+                         callback=self.open_run)
+
+    def open_run(self, path: str | None) -> None:
+        """Show a saved run (no model needed)."""
+        if not path:
+            return
+        if self.running:
+            self.notify("stop the current run (F6) before loading another", severity="warning")
+            return
+        try:
+            run = load_run(path)
+        except EagerError as e:
+            self.notify(e.message, severity="error", title=e.title)
+            return
+        self._run_id += 1  # drop anything still in flight
+        self.live, self.sel, self.cursor = run, (0 if run.seqs else None), None
+        self._main.query_one(Controls).show(run.prompt, run.settings)
+        self._redraw_all()
+        self._main.query_one(StatsBar).show(run, "loaded")
+        self._main.query_one(TokenView).focus()
