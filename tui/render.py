@@ -41,7 +41,7 @@ section.seq h3{font-size:13px;margin:0 0 6px;color:#9aa3b2;font-weight:normal}
 .chosen{color:#ffd866}
 """
 
-JS = """
+JS = r"""
 const RUN=JSON.parse(document.getElementById('run-data').textContent);
 function show(s,i){
   document.querySelectorAll('.tok.sel').forEach(e=>e.classList.remove('sel'));
@@ -63,7 +63,8 @@ function show(s,i){
     row.append(lab,w,v);box.appendChild(row);
   }
 }
-document.querySelectorAll('.tok').forEach(e=>e.addEventListener('click',()=>show(+e.dataset.s,+e.dataset.i)));
+document.querySelectorAll('.tok').forEach(e=>e.addEventListener('click',()=>{show(+e.dataset.s,+e.dataset.i);history.replaceState(null,'',`#t-${e.dataset.s}-${e.dataset.i}`);}));
+const m=location.hash.match(/^#t-(\d+)-(\d+)$/); if(m && RUN.seqs[+m[1]] && +m[2]<RUN.seqs[+m[1]].tokens.length) show(+m[1],+m[2]);
 """
 
 

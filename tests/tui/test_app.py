@@ -241,3 +241,19 @@ async def test_command_palette_offers_the_app_actions():
         titles = {c.title for c in app.get_system_commands(app.screen)}
         assert {"Run", "Stop", "Save run", "Load run", "Explain EAGER", "Toggle controls"} <= titles
         assert "Quit" in titles  # the built-in commands stay
+
+
+async def test_an_unexpected_worker_error_is_shown_not_fatal():
+    def broken(spec):
+        raise RuntimeError("boom")
+
+    app = make_app()
+    app.models._loader = broken
+    notes = record_notes(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await run_to_end(app, pilot)
+        assert any(sev == "error" and "boom" in msg for sev, msg in notes)
+        assert not app.running and app.is_running
+        app.models._loader = make_app().models._loader  # the next run works
+        await run_to_end(app, pilot)
+        assert app.live.finished
