@@ -112,6 +112,11 @@ class EagerApp(RunFiles, App):
         else:
             self._main.query_one("#prompt").focus()
 
+    def notify(self, message: str, *, title: str = "", severity="information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """As App.notify, but plain text by default: messages carry paths and model text."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
     def _alive(self) -> bool:
         """False while the app shuts down (messages from the worker may still arrive)."""
         return self.is_running and bool(self.screen_stack)

@@ -257,3 +257,13 @@ async def test_an_unexpected_worker_error_is_shown_not_fatal():
         app.models._loader = make_app().models._loader  # the next run works
         await run_to_end(app, pilot)
         assert app.live.finished
+
+
+async def test_a_path_with_brackets_is_reported_plainly(tmp_path):
+    app = make_app()
+    notes = record_notes(app)
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_run(str(tmp_path / "[/oops] run.json"))
+        await pilot.pause()
+        assert notes[-1][0] == "error" and "[/oops] run.json" in notes[-1][1]
+        assert app.is_running
