@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Label, Select, TextArea
@@ -88,7 +89,7 @@ class Controls(VerticalScroll):
         yield Label("Prompt", classes="caption")
         yield TextArea(self.prompt, id="prompt", soft_wrap=True, tab_behavior="focus")
         yield Label("Model", classes="caption")
-        options = [(c.label, c.spec) for c in self.choices]
+        options = [(Text(c.label), c.spec) for c in self.choices]  # a path is not markup
         value = self.model if any(c.spec == self.model for c in self.choices) else Select.NULL
         yield Select(options, value=value, id="model", compact=True, allow_blank=not options,
                      prompt="no model")
