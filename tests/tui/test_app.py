@@ -88,6 +88,11 @@ async def test_token_cursor_moves_with_keys_and_clicks():
         assert "seq 0 · token 2" in text and "candidates" in text and "◀" in text
         await pilot.press("end")
         assert view.cursor is None
+        # c: the entropy colour moves from the background to the text
+        colour = list(view.render_line(0))[0].style.bgcolor
+        await pilot.press("c")
+        seg = list(view.render_line(0))[0]
+        assert not view.background_mode and seg.style.color == colour and seg.style.bgcolor != colour
         # click the first cell of the second token
         _, x = view._layout.where[1]
         await pilot.click(TokenView, offset=(x + 1, 0))  # +1: the view's left padding
