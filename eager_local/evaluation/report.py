@@ -91,8 +91,9 @@ def header_lines(runs: list[RunSummary]) -> list[str]:
         shots = f"{len(f.get('exemplars', []))}-shot from {Path(f.get('exemplar_source') or '-').name}" \
             if f.get("style") == "fewshot" else f.get("style", "?")
         stop = ", ".join(repr(x) for x in s.get("stop", []))
+        theta = "" if r.method in ("parallel", "greedy") else f"θ={s['theta']:g} "
         lines.append(
-            f"{r.label}: M={s['max_seqs']} θ={s['theta']:g} τ={s['temperature']:g} top-p={s['top_p']:g} "
+            f"{r.label}: M={s['max_seqs']} {theta}τ={s['temperature']:g} top-p={s['top_p']:g} "
             f"K={s['top_k_entropy']} T={s['max_new_tokens']} seed={s['seed']} prompt={shots} "
             f"stop=[{stop}]  ({r.path})"
         )
@@ -172,7 +173,6 @@ def plot(runs: list[RunSummary], path: str) -> None:
         color = f"C{i}"
         tok = s.generated_tokens / s.prompts
         ax.scatter([tok], [s.pass_k], s=70, color=color, label=f"{r.label}: Pass@k", zorder=3)
-        ax.annotate(r.label, (tok, s.pass_k), textcoords="offset points", xytext=(6, 4), fontsize=8)
         if r.method == "parallel" and s.unbiased:
             # the fixed-k curve: k samples cost about k × tokens per sequence
             per_seq = tok / s.seqs_per_prompt
@@ -189,7 +189,7 @@ def plot(runs: list[RunSummary], path: str) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best")
     top = max(max(x["n_sequences"] for x in r.rows) for r in runs)
-    width = 1 if top <= 40 else int(np.ceil(top / 40))
+    width = 1 if top <= 64 else int(np.ceil(top / 64))
     edges = np.arange(1, top + width + 1, width)
     bar = 0.8 * width / len(runs)
     for i, r in enumerate(runs):
