@@ -142,19 +142,25 @@ async def test_stop_mid_run_then_run_again_reuses_the_model():
 
 
 async def test_ui_answers_keys_while_32_sequences_decode():
-    base = make_app().base_settings.with_(theta=0.0, max_seqs=32, max_new_tokens=300)
+    from textual import events
+
+    base = make_app().base_settings.with_(theta=0.0, max_seqs=32, max_new_tokens=5000)
     app = make_app(delay=0.002, settings=base, eog=())  # nobody ends early
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f5")
         await wait_until(pilot, lambda: len(app.live.seqs) == 32)
         assert sum(q.finish_reason is None for q in app.live.seqs) == 32
-        await pilot.press("f1")
-        await pilot.pause()
-        assert isinstance(app.screen, HelpScreen) and app.running
-        await pilot.press("escape", "f6")
+        # keys are posted straight in (pilot.press would wait for an idle app)
+        app.post_message(events.Key("f1", None))
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        app.post_message(events.Key("escape", None))
+        await wait_until(pilot, lambda: not isinstance(app.screen, HelpScreen))
+        steps = app.live.counters.step
+        assert app.running and steps < 5000  # the help came and went mid-run
+        app.post_message(events.Key("f6", None))
         await app.workers.wait_for_complete()
         await pilot.pause()
-        assert len(app.live.seqs) == 32
+        assert len(app.live.seqs) == 32 and {q.finish_reason for q in app.live.seqs} == {"cancelled"}
 
 
 async def test_user_errors_become_notifications():
