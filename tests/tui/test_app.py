@@ -278,3 +278,20 @@ async def test_a_path_with_brackets_is_reported_plainly(tmp_path):
         await pilot.pause()
         assert notes[-1][0] == "error" and "[/oops] run.json" in notes[-1][1]
         assert app.is_running
+
+
+async def test_picking_a_model_brings_its_theta_unless_edited(monkeypatch):
+    import tui.widgets.controls as controls
+
+    monkeypatch.setattr(controls, "default_theta", {"fake": 1.5, "missing": 0.7, None: 2.0}.get)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        theta = app.query_one("#set-theta")
+        assert theta.value == "1.5"
+        app.query_one("#model").value = "missing"
+        await pilot.pause()
+        assert theta.value == "0.7"
+        theta.value = "1.1"
+        app.query_one("#model").value = "fake"
+        await pilot.pause()
+        assert theta.value == "1.1"

@@ -9,6 +9,7 @@ from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Label, Select, TextArea
 
+from eager_local.cli.common import default_theta
 from eager_local.errors import EagerError, PromptError, SettingsError
 from eager_local.settings import METHODS, Settings
 
@@ -84,6 +85,8 @@ class Controls(VerticalScroll):
         self.model = model
         self.settings = settings
         self.prompt = prompt
+        self._model_theta = default_theta(model)
+        """The picked model's own θ (models.toml); followed while the user keeps it."""
 
     def compose(self) -> ComposeResult:
         yield Label("Prompt", classes="caption")
@@ -104,6 +107,20 @@ class Controls(VerticalScroll):
         with Horizontal(id="buttons"):
             yield Button("Run", id="run", variant="success", compact=True)
             yield Button("Stop", id="stop", variant="error", compact=True, disabled=True)
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        """A newly picked model brings its own θ, unless the user has typed another one."""
+        if event.select.id != "model" or event.value is Select.NULL:
+            return
+        new = default_theta(str(event.value))
+        box = self.query_one("#set-theta", Input)
+        try:
+            untouched = float(box.value) == self._model_theta
+        except ValueError:
+            untouched = False
+        if untouched:
+            box.value = str(new)
+        self._model_theta = new
 
     def read(self, base: Settings) -> tuple[str, str | None, Settings]:
         """The prompt, model and settings; raises an EagerError naming a bad field."""
