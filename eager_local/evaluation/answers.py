@@ -7,6 +7,7 @@ separate, limited process by ``evaluation.sandbox``.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -43,7 +44,8 @@ class Checker:
         gold = _parse_gold(item.answer, self.kind == "latex")
         from math_verify import verify
 
-        return Verdict(_key(pred), bool(gold) and bool(verify(gold, pred)))
+        ok = bool(gold) and bool(verify(gold, pred, timeout_seconds=_timeout()))
+        return Verdict(_key(pred), ok)
 
     def _code(self, item: Item, completion: str) -> Verdict:
         from .sandbox import run_untrusted
@@ -61,9 +63,14 @@ def _parse(text: str):
 
     cfg = [LatexExtractionConfig(), ExprExtractionConfig()]
     try:
-        return parse(text, extraction_config=cfg)
+        return parse(text, extraction_config=cfg, parsing_timeout=_timeout())
     except Exception:  # math-verify gives up on pathological text; count it as no answer
         return []
+
+
+def _timeout() -> int | None:
+    """math-verify times out with signal.alarm, which only the main thread may use."""
+    return 5 if threading.current_thread() is threading.main_thread() else None
 
 
 @lru_cache(maxsize=4096)

@@ -57,3 +57,15 @@ def test_code_runs_humaneval_tests_in_the_sandbox():
     assert not bad.correct and bad.detail == "failed"
     hang = c.check(it, "    while True:\n        pass\n")
     assert not hang.correct and hang.detail == "timeout"
+
+
+def test_checking_works_off_the_main_thread():
+    # math-verify's own timeout uses signal.alarm; a TUI worker thread must still get verdicts
+    import threading
+
+    got = {}
+    t = threading.Thread(target=lambda: got.update(v=Checker("numeric").check(Item("a", "q", "14"),
+                                                                                "The answer is 14.")))
+    t.start()
+    t.join()
+    assert got["v"].correct and got["v"].answer == "14"
