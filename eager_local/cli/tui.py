@@ -4,22 +4,40 @@ from __future__ import annotations
 
 import importlib
 
-from .common import add_settings_args, settings_from_args
+from ..errors import SettingsError
+from .common import add_model_args, add_settings_args, settings_from_args
 
 
 def register(sub) -> None:
     p = sub.add_parser("tui", help="open the terminal UI: live branch tree, entropy colours, inspector",
                        description="Open the full-screen app. Settings given here fill its controls.")
-    p.add_argument("--model", "-m", metavar="ALIAS|PATH", help="registry alias or .gguf path to preselect")
     p.add_argument("--load", metavar="RUN.json", help="open a saved run (eager run --json, or Save) to browse")
     p.add_argument("--prompt", "-p", default="", help="text to put in the prompt editor")
+    add_model_args(p)
     add_settings_args(p)
     p.set_defaults(func=main)
 
 
+def model_loader(args):
+    """Load what the picker names, with the --n-ctx/--gpu-layers/--threads given here."""
+    if args.n_ctx is not None and args.n_ctx < 64:
+        raise SettingsError(f"--n-ctx must be at least 64 (got {args.n_ctx})")
+    if args.threads is not None and args.threads < 1:
+        raise SettingsError(f"--threads must be at least 1 (got {args.threads})")
+
+    def load(spec: str | None):
+        from ..api import load as load_model
+
+        return load_model(spec, n_ctx=args.n_ctx, n_gpu_layers=args.gpu_layers, n_threads=args.threads)
+
+    return load
+
+
 def main(args) -> int:
     settings = settings_from_args(args)
+    loader = model_loader(args)
     app_module = importlib.import_module("tui.app")  # lazy: the core never imports textual
-    app = app_module.EagerApp(settings=settings, model=args.model, load=args.load, prompt=args.prompt)
+    app = app_module.EagerApp(settings=settings, model=args.model, load=args.load,
+                              prompt=args.prompt, loader=loader)
     app.run()
     return int(app.return_code or 0)
