@@ -44,9 +44,21 @@ def add_data_args(p) -> None:
 
 def load_data(args, model_format: str):
     """(dataset, prompt format) from the shared dataset arguments."""
+    from ..errors import SettingsError
     from ..evaluation.datasets import load_dataset, parse_fields
     from ..evaluation.prompts import choose_format
 
+    if args.shots < 0:
+        raise SettingsError(f"--shots must be 0 or more (got {args.shots})")
+    for name in ("code_timeout", "code_memory"):
+        value = getattr(args, name, None)
+        if value is not None and not value > 0:
+            raise SettingsError(f"--{name.replace('_', '-')} must be positive (got {value})")
+    if args.exemplars:
+        from pathlib import Path
+
+        if not Path(args.exemplars).expanduser().is_file():
+            raise SettingsError(f"--exemplars {args.exemplars}: no such file; give a JSONL of solved items")
     ds = load_dataset(args.data, fields=parse_fields(args.field), limit=args.limit, kind=args.kind,
                       offset=getattr(args, "offset", 0))
     fmt = choose_format(ds, model_format, style=args.prompt_style, exemplars=args.exemplars,

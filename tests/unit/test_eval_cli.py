@@ -87,3 +87,19 @@ def test_report_errors(tmp_path, capsys):
 def test_init_from_needs_a_two_phase_method(tmp_path, capsys, data):
     one_line_error(capsys, ["eval", str(data), "--method", "eager", "--init-from", str(data),
                             "--out", str(tmp_path / "o.jsonl")], "--init-from is for")
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--shots", "-1"], "--shots"),
+    (["--code-timeout", "-1"], "--code-timeout"),
+    (["--code-memory", "0"], "--code-memory"),
+    (["--exemplars", "/nonexistent/ex.jsonl"], "--exemplars"),
+])
+def test_bad_eval_options_are_one_line_errors(tmp_path, capsys, extra, words):
+    from eager_local.cli import main as cli_main
+
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"id": "1", "question": "1+1?", "answer": "2"}\n')
+    code = cli_main(["eval", str(data), "--out", str(tmp_path / "o.jsonl"), *extra])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and words in err and len(err.splitlines()) == 1
