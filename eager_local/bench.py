@@ -175,21 +175,44 @@ def _fallback_prompt() -> str:
     return f"Question: {FALLBACK_QUESTION}\nAnswer:"
 
 
-def _steps(engine, prompt, s: Settings, M: int) -> list[tuple[float, float]]:
-    """(step seconds, seconds in llama_decode) of every step with all M sequences live."""
+def _steps(engine, prompt, s: Settings, M: int) -> list[tuple[float, float, float]]:
+    """(step seconds, seconds in llama_decode, CPU seconds outside it) of every step
+    with all M sequences live. The CPU time (this thread's) does not grow when other
+    programs take the cores, so it shows the work done outside llama_decode."""
+    timed = _TimedEngine(engine)
     out, last = [], None
-    for ev in generate(engine, prompt, s):
+    for ev in generate(timed, prompt, s):
         if isinstance(ev, StepFinished):
+            now = (ev.elapsed_s, ev.decode_s, time.thread_time(), timed.cpu)
             if last is not None and ev.live == M:
-                out.append((ev.elapsed_s - last[0], ev.decode_s - last[1]))
-            last = (ev.elapsed_s, ev.decode_s)
+                out.append((now[0] - last[0], now[1] - last[1], (now[2] - last[2]) - (now[3] - last[3])))
+            last = now
     return out
 
 
+class _TimedEngine:
+    """The engine, with this thread's CPU time inside ``decode`` added up."""
+
+    def __init__(self, engine) -> None:
+        self._e = engine
+        self.cpu = 0.0
+
+    def __getattr__(self, name):
+        return getattr(self._e, name)
+
+    def decode(self, *args):
+        t = time.thread_time()
+        try:
+            return self._e.decode(*args)
+        finally:
+            self.cpu += time.thread_time() - t
+
+
 def _shape_row(M, bare, eng) -> dict:
-    step = statistics.median(t for t, _ in eng) if eng else float("nan")
-    dec = statistics.median(d for _, d in eng) if eng else float("nan")
-    outside = statistics.median(t - d for t, d in eng) if eng else float("nan")
+    step = statistics.median(t for t, _, _ in eng) if eng else float("nan")
+    dec = statistics.median(d for _, d, _ in eng) if eng else float("nan")
+    outside = statistics.median(t - d for t, d, _ in eng) if eng else float("nan")
+    cpu = statistics.median(c for _, _, c in eng) if eng else float("nan")
     ceiling = statistics.median(bare)
     return {
         "M": M,
@@ -198,6 +221,7 @@ def _shape_row(M, bare, eng) -> dict:
         "engine_step_ms": 1e3 * step,
         "engine_decode_ms": 1e3 * dec,
         "engine_outside_ms": 1e3 * outside,
+        "engine_outside_cpu_ms": 1e3 * cpu,
         "engine_tok_s": M / step,
         "overhead_share": outside / step if step > 0 else None,
         "engine_vs_ceiling": ceiling / step if step > 0 else None,
@@ -323,8 +347,10 @@ def _memory(model, cfg) -> dict:
     small = load(str(e.path), n_ctx=n_ctx, n_threads=e.n_threads, n_gpu_layers=e.n_gpu_layers,
                  n_seq_max=max(M, 1), hash_file=False)
     try:
+        rss1 = _rss_kib()
         s = small.settings(method="parallel", max_seqs=M, max_new_tokens=S, seed=cfg.seed, stop=())
         r = collect(small.stream(prompt, s))
+        rss2 = _rss_kib()
     finally:
         small.close()
     reasons = [q.finish_reason for q in r.sequences]
@@ -338,7 +364,10 @@ def _memory(model, cfg) -> dict:
         "kv_ratio_naive_vs_peak": naive / max(1, r.stats.peak_kv_cells),
         "generated_tokens": r.stats.generated_tokens,
         "context_full": reasons.count("context_full"),
-        "rss_before_mib": rss0 / 1024 if rss0 else None,
+        "rss_before_load_mib": rss0 / 1024 if rss0 else None,
+        "rss_loaded_mib": rss1 / 1024 if rss1 else None,
+        "rss_after_run_mib": rss2 / 1024 if rss2 else None,
+        "rss_run_growth_mib": (rss2 - rss1) / 1024 if rss1 and rss2 else None,
         "rss_peak_mib": (_rss_kib("VmHWM") or 0) / 1024 or None,
     }
 
@@ -364,11 +393,12 @@ def format_table(fig: Figures) -> str:
     L.append("")
     L.append("1-2  ceiling (bare llama_decode) vs engine (full parallel), per step, medians")
     L.append(f"     {'M':>3} {'ceiling ms':>11} {'engine ms':>10} {'in decode':>10} {'outside':>9} "
-             f"{'outside %':>10} {'ceiling tok/s':>14} {'engine tok/s':>13}")
+             f"{'outside %':>10} {'ceiling tok/s':>14} {'engine tok/s':>13} {'outside CPU ms':>15}")
     for r in fig.shapes:
         L.append(f"     {r['M']:>3} {r['ceiling_step_ms']:>11.1f} {r['engine_step_ms']:>10.1f} "
                  f"{r['engine_decode_ms']:>10.1f} {r['engine_outside_ms']:>9.2f} "
-                 f"{100 * (r['overhead_share'] or 0):>9.1f}% {r['ceiling_tok_s']:>14.1f} {r['engine_tok_s']:>13.1f}")
+                 f"{100 * (r['overhead_share'] or 0):>9.1f}% {r['ceiling_tok_s']:>14.1f} {r['engine_tok_s']:>13.1f} "
+                 f"{r['engine_outside_cpu_ms']:>15.2f}")
     h = fig.highlevel
     if h:
         L.append("")
@@ -399,7 +429,8 @@ def format_table(fig: Figures) -> str:
                  f"{m['prompt_tokens']}-token shared prompt, in a {m['n_ctx']}-cell context")
         L.append(f"     peak KV cells {m['peak_kv_cells']} vs {m['naive_kv_cells']} unshared "
                  f"({m['kv_ratio_naive_vs_peak']:.1f}× fewer); context_full: {m['context_full']}; "
-                 f"peak RSS {m['rss_peak_mib'] or 0:.0f} MiB")
+                 f"RSS grew {m['rss_run_growth_mib'] or 0:.0f} MiB during the run "
+                 f"(process {m['rss_after_run_mib'] or 0:.0f} MiB)")
     for n in fig.notes:
         L.append(f"note: {n}")
     return "\n".join(L)
