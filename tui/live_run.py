@@ -49,19 +49,8 @@ class LiveSeq:
         return "".join(self.pieces)
 
 
-@dataclass(frozen=True)
-class BranchPoint:
-    """A branch event with the text of both competing tokens."""
-
-    parent: int
-    child: int
-    pos: int
-    """Generated-token index where the two sequences diverge."""
-    entropy: float
-    parent_token: int
-    child_token: int
-    parent_piece: str
-    child_piece: str
+#: A branch event with the text of both competing tokens: the core's own event.
+BranchPoint = Branched
 
 
 @dataclass(frozen=True)
@@ -124,9 +113,7 @@ class LiveRun:
                 self.seqs.append(child)
             else:
                 self.seqs[ev.child] = child
-            self.branches.append(BranchPoint(ev.parent, ev.child, ev.pos, ev.entropy,
-                                             ev.parent_token, ev.child_token,
-                                             ev.parent_piece, ev.child_piece))
+            self.branches.append(ev)
             return True
         if isinstance(ev, SequenceFinished):
             self.seqs[ev.seq].finish_reason = ev.reason

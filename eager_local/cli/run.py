@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ..errors import PromptError
+from ..user_files import read_user_file
 from .common import add_model_args, add_settings_args, load_model_from_args, settings_from_args
 
 
@@ -26,16 +27,11 @@ def read_prompt(args) -> str:
         raise PromptError("give the prompt as an argument or with --prompt-file, not both")
     if args.prompt_file:
         path = Path(args.prompt_file).expanduser()
+        data = read_user_file(path, "prompt file", PromptError, "a text file")
         try:
-            text = path.read_bytes().decode("utf-8")
-        except FileNotFoundError:
-            raise PromptError(f"prompt file {path} not found") from None
-        except IsADirectoryError:
-            raise PromptError(f"prompt file {path} is a directory") from None
+            text = data.decode("utf-8")
         except UnicodeDecodeError as e:
             raise PromptError(f"prompt file {path} is not UTF-8 (byte {e.start}): convert it to UTF-8") from None
-        except OSError as e:
-            raise PromptError(f"cannot read prompt file {path}: {e.strerror}") from None
     elif args.prompt is not None:
         text = args.prompt
     elif not sys.stdin.isatty():

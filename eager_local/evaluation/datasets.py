@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import DatasetError
+from ..user_files import read_user_file
 
 #: Fields every item needs, in our schema.
 REQUIRED = ("id", "question", "answer")
@@ -174,14 +175,7 @@ def _as_text(v) -> str:
 
 
 def _read_text(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise DatasetError(f"dataset file {path} not found") from None
-    except IsADirectoryError:
-        raise DatasetError(f"dataset path {path} is a directory: give a .jsonl file") from None
-    except OSError as e:
-        raise DatasetError(f"cannot read dataset file {path}: {e.strerror}") from None
+    data = read_user_file(path, "dataset file", DatasetError, "a .jsonl file")
     if path.suffix == ".gz":
         try:
             data = gzip.decompress(data)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..errors import OutputError
 from ..result import RunResult
+from ..user_files import read_user_file
 
 
 def check_output(path: str | Path, *, resume: bool) -> Path:
@@ -65,14 +66,7 @@ class RecordWriter:
 def read_records(path: str | Path) -> list[dict]:
     """Every complete record of a run file (a torn last line is ignored)."""
     p = Path(path).expanduser()
-    try:
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise OutputError(f"run file {p} not found") from None
-    except IsADirectoryError:
-        raise OutputError(f"{p} is a directory: give a run file written by eager eval") from None
-    except OSError as e:
-        raise OutputError(f"cannot read run file {p}: {e.strerror}") from None
+    data = read_user_file(p, "run file", OutputError, "a run file written by eager eval")
     lines = data.split(b"\n")
     out = []
     for n, raw in enumerate(lines, start=1):
