@@ -145,7 +145,8 @@ async def test_ui_answers_keys_while_32_sequences_decode():
     from textual import events
 
     base = make_app().base_settings.with_(theta=0.0, max_seqs=32, max_new_tokens=5000)
-    app = make_app(delay=0.002, settings=base, eog=())  # nobody ends early
+    # nobody ends early, and the context outlasts max_new_tokens however fast the machine is
+    app = make_app(delay=0.002, settings=base, eog=(), n_ctx=32 * 5000 + 100)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f5")
         await wait_until(pilot, lambda: len(app.live.seqs) == 32)
