@@ -42,7 +42,10 @@ def stop_on_signals() -> Iterator[StopRequest]:
         req.signum = signum
         req.event.set()
 
-    old = {s: signal.signal(s, handler) for s in EXIT_CODES}
+    # a signal the process was started with ignored (nohup, a background job of a
+    # script) stays ignored: the user asked for that
+    caught = [s for s in EXIT_CODES if signal.getsignal(s) is not signal.SIG_IGN]
+    old = {s: signal.signal(s, handler) for s in caught}
     try:
         yield req
     finally:
