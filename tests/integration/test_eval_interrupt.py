@@ -39,12 +39,20 @@ def comparable(path):
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def _default_signals():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def test_signal_then_resume_matches_an_uninterrupted_run(tmp_path, tiny_gguf, data, sig, code):
     whole = tmp_path / "whole.jsonl"
     r = subprocess.run(eval_cmd(data, whole, tiny_gguf), capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     cut = tmp_path / "cut.jsonl"
-    p = subprocess.Popen(eval_cmd(data, cut, tiny_gguf), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # started as a terminal would: a test run launched in the background by a script has
+    # SIGINT ignored, and eager eval keeps an ignored signal ignored
+    p = subprocess.Popen(eval_cmd(data, cut, tiny_gguf), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, preexec_fn=_default_signals)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and (not cut.exists() or cut.read_text().count("\n") < 3):
         time.sleep(0.01)
