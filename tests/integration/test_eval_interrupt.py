@@ -38,12 +38,12 @@ def comparable(path):
     return recs
 
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def _default_signals():
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_then_resume_matches_an_uninterrupted_run(tmp_path, tiny_gguf, data, sig, code):
     whole = tmp_path / "whole.jsonl"
     r = subprocess.run(eval_cmd(data, whole, tiny_gguf), capture_output=True, text=True, timeout=300)
