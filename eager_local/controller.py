@@ -51,8 +51,8 @@ def generate(
     if not isinstance(prompt, str) or not prompt.strip():
         raise PromptError("the prompt is empty: give some text for the model to continue")
     ids = engine.prompt_tokens(prompt)
-    check_budget(engine, len(ids), settings)
-    run = _Run(engine, prompt, ids, settings, model, cancel, resume)
+    warnings = check_budget(engine, len(ids), settings)
+    run = _Run(engine, prompt, ids, settings, model, cancel, resume, warnings)
     try:
         yield from run.events()
     finally:
@@ -100,8 +100,9 @@ def check_budget(engine: Engine, prompt_tokens: int, s: Settings) -> list[str]:
 class _Run:
     """The state of one prompt's decoding."""
 
-    def __init__(self, engine, prompt, ids, settings, model, cancel, resume):
+    def __init__(self, engine, prompt, ids, settings, model, cancel, resume, warnings=()):
         self.e = engine
+        self.warnings = list(warnings)
         self.prompt, self.ids, self.s = prompt, list(ids), settings
         self.model, self.cancel, self.resume = model, cancel, resume
         self.P = len(ids)
@@ -150,7 +151,7 @@ class _Run:
         t0 = time.perf_counter()
         s = self.s
         yield RunStarted(self.prompt, self.P, s, self.model, self.e.n_ctx)
-        for w in check_budget(self.e, self.P, s):
+        for w in self.warnings:
             yield Notice(w)
         self.e.clear()
         prompt_slot = self.slots.take()
