@@ -15,12 +15,12 @@ MAX_SEQUENCES = 256
 
 @dataclass(frozen=True)
 class Settings:
-    """How one prompt is decoded. Defaults follow docs/eager-method.md."""
+    """How one prompt is decoded. Defaults follow the paper (README.md, "The method")."""
 
     method: str = "eager"
     """``eager`` (EAGer-init), ``parallel`` (full parallel sampling) or ``greedy``."""
     theta: float = 2.0
-    """Entropy threshold θ in nats: a sequence branches where H ≥ θ."""
+    """Entropy threshold θ in nats: a sequence forks where H ≥ θ."""
     max_seqs: int = 8
     """Cap M: sequences created for the prompt (EAGER) or sampled (parallel)."""
     temperature: float = 0.6
@@ -36,7 +36,7 @@ class Settings:
     stop: tuple[str, ...] = ()
     """Stop strings: a sequence finishes when its text contains one."""
     monitor_window: int = 1000
-    """Generated tokens without a branch after which a sequence stops being monitored."""
+    """Generated tokens without a fork after which a sequence stops being monitored."""
     record_candidates: int = 0
     """Keep this many top candidates (token, probability) per token, for inspection."""
 

@@ -14,7 +14,7 @@ from eager_local.errors import EagerError, OutputError
 from eager_local.result import RunResult
 
 from .live_run import LiveRun
-from .render import run_html
+from .html_export import run_html
 
 
 class RunFileError(EagerError):

@@ -22,7 +22,7 @@ def register(sub) -> None:
     p.add_argument("--offset", type=int, default=0, metavar="N",
                    help="skip the first N items (e.g. calibrate on items you will not evaluate)")
     t = p.add_argument_group("target (one of)")
-    t.add_argument("--branch-rate", type=float, metavar="R", help="share of tokens that should branch (default 0.02)")
+    t.add_argument("--branch-rate", type=float, metavar="R", help="share of tokens that should fork (default 0.02)")
     t.add_argument("--target-seqs", type=float, metavar="S", help="sequences per prompt EAGer-init should reach")
     add_data_args(p)
     g = p.add_argument_group("sampling")

@@ -30,7 +30,7 @@ def add_settings_args(p: argparse.ArgumentParser, methods=METHODS, default_metho
     g.add_argument("--max-new-tokens", "-T", type=int, default=d.max_new_tokens, help=f"T (default {d.max_new_tokens})")
     g.add_argument("--seed", type=int, default=d.seed, help=f"sampling seed (default {d.seed})")
     g.add_argument("--stop", action="append", default=[], metavar="TEXT", help="stop string (repeatable; \\n for newline)")
-    g.add_argument("--monitor-window", type=int, default=d.monitor_window, help=f"tokens without a branch before monitoring stops (default {d.monitor_window})")
+    g.add_argument("--monitor-window", type=int, default=d.monitor_window, help=f"tokens without a fork before monitoring stops (default {d.monitor_window})")
 
 
 def default_theta(model: str | None) -> float:

@@ -24,7 +24,7 @@ from typing import Callable
 from .. import budget
 from ..controller import collect
 from ..errors import OutputError, SettingsError
-from ..result import BranchRecord, RunResult, RunStats
+from ..result import Fork, RunResult
 from ..settings import Settings
 from .answers import Checker
 from .datasets import Dataset, Item
@@ -244,7 +244,7 @@ class Runner:
             "origins": origins,
             "branches": [
                 {"parent": b.parent, "child": b.child, "pos": b.pos, "entropy": round(b.entropy, 4)}
-                for b in r.branches
+                for b in r.forks
             ],
             "n_sequences": score.n,
             "correct": score.correct,
@@ -282,22 +282,16 @@ def append_runs(first: RunResult, more: RunResult) -> RunResult:
         replace(q, id=q.id + off, parent=None if q.parent is None else q.parent + off)
         for q in more.sequences
     )
-    branches = first.branches + tuple(
-        BranchRecord(b.parent + off, b.child + off, b.pos, b.entropy, b.parent_token, b.child_token)
-        for b in more.branches
+    forks = first.forks + tuple(
+        Fork(b.parent + off, b.child + off, b.pos, b.entropy, b.parent_token, b.child_token)
+        for b in more.forks
     )
-    a, b = first.stats, more.stats
-    stats = RunStats(
-        prompt_tokens=a.prompt_tokens,
-        generated_tokens=a.generated_tokens + b.generated_tokens,
-        decoded_tokens=a.decoded_tokens + b.decoded_tokens,
+    stats = replace(
+        first.stats.add_costs(more.stats),
+        generated_tokens=first.stats.generated_tokens + more.stats.generated_tokens,
         n_sequences=len(seqs),
-        peak_kv_cells=max(a.peak_kv_cells, b.peak_kv_cells),
-        wall_s=a.wall_s + b.wall_s,
-        decode_s=a.decode_s + b.decode_s,
-        steps=a.steps + b.steps,
     )
-    return replace(first, sequences=seqs, branches=branches, stats=stats)
+    return replace(first, sequences=seqs, forks=forks, stats=stats)
 
 
 def _nonempty(path) -> bool:
