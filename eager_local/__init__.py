@@ -19,4 +19,9 @@ from .result import RunResult
 from .settings import Settings
 
 __all__ = ["EagerError", "Model", "RunResult", "Settings", "collect", "generate", "load"]
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version as _version
+
+try:
+    __version__ = _version("eager-local")  # written once, in pyproject.toml
+except PackageNotFoundError:  # not installed (a source checkout on sys.path)
+    __version__ = "unknown"

@@ -42,9 +42,7 @@ class Model:
             )
         if overrides:
             s = s.with_(**overrides)
-        if self.spec.stop:
-            s = s.with_(stop=tuple(dict.fromkeys(s.stop + self.spec.stop)))
-        return s.validate()
+        return s.with_stops(self.spec.stop)
 
     def stream(
         self,
@@ -75,6 +73,24 @@ class Model:
             close()
 
 
+def check_load_options(
+    *,
+    n_ctx: int | None = None,
+    n_seq_max: int = MAX_SEQUENCES,
+    n_threads: int | None = None,
+    n_gpu_layers: int | None = None,
+) -> None:
+    """Refuse ``load`` options out of range (before anything is loaded)."""
+    if n_ctx is not None and (not isinstance(n_ctx, int) or n_ctx < 64):
+        raise SettingsError(f"⟨n_ctx⟩ must be an integer of at least 64 (got {n_ctx!r})")
+    if not isinstance(n_seq_max, int) or not 1 <= n_seq_max <= MAX_SEQUENCES:
+        raise SettingsError(f"⟨n_seq_max⟩ must be between 1 and {MAX_SEQUENCES} (got {n_seq_max!r})")
+    if n_threads is not None and (not isinstance(n_threads, int) or n_threads < 1):
+        raise SettingsError(f"⟨n_threads⟩ must be at least 1 (got {n_threads!r})")
+    if n_gpu_layers is not None and (not isinstance(n_gpu_layers, int) or n_gpu_layers < -1):
+        raise SettingsError(f"⟨n_gpu_layers⟩ must be -1 (all), 0 (none) or a count (got {n_gpu_layers!r})")
+
+
 def load(
     model: str | None = None,
     *,
@@ -86,24 +102,16 @@ def load(
 ) -> Model:
     """Load a registry alias, a .gguf path, or (None) the registry's default model."""
     from .engine.llama import LlamaEngine
-    from .model_file import check_gguf, sha256_of
+    from .model_file import sha256_of
 
     if model is not None and not isinstance(model, (str, os.PathLike)):
         raise ModelError(f"model must be an alias or a path, not {type(model).__name__} ({model!r})")
-    if n_ctx is not None and (not isinstance(n_ctx, int) or n_ctx < 64):
-        raise SettingsError(f"n_ctx must be an integer of at least 64 (got {n_ctx!r})")
-    if not isinstance(n_seq_max, int) or not 1 <= n_seq_max <= MAX_SEQUENCES:
-        raise SettingsError(f"n_seq_max must be between 1 and {MAX_SEQUENCES} (got {n_seq_max!r})")
-    if n_threads is not None and (not isinstance(n_threads, int) or n_threads < 1):
-        raise SettingsError(f"n_threads must be at least 1 (got {n_threads!r})")
-    if n_gpu_layers is not None and (not isinstance(n_gpu_layers, int) or n_gpu_layers < -1):
-        raise SettingsError(f"gpu layers must be -1 (all), 0 (none) or a count (got {n_gpu_layers!r})")
+    check_load_options(n_ctx=n_ctx, n_seq_max=n_seq_max, n_threads=n_threads, n_gpu_layers=n_gpu_layers)
     spec = load_registry().get(os.fspath(model) if model is not None else None)
     if spec.n_gpu_layers < -1:
         raise SettingsError(f"n_gpu_layers of {spec.alias!r} in {spec.origin} must be -1, 0 or a count")
     path = model_path(spec)
-    check_gguf(path)
-    engine = LlamaEngine(
+    engine = LlamaEngine(  # checks the GGUF file before llama.cpp sees it
         path,
         n_ctx=n_ctx or spec.n_ctx,
         n_seq_max=n_seq_max,

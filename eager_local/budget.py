@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 STRATEGIES = ("eager-adapt", "eager-full")
+#: What ``eager eval`` runs: the one-phase methods of Settings and the two strategies.
+EVAL_METHODS = ("parallel", "eager", *STRATEGIES, "greedy")
 #: θ' = RERUN_THETA · θ for eager-full's reruns of prompts that stopped below M.
 RERUN_THETA = 0.8
 

@@ -54,38 +54,42 @@ class Settings:
                 f"unknown method {self.method!r}: use one of {', '.join(METHODS)}"
             )
         if not _finite(self.theta) or self.theta < 0:
-            raise SettingsError(f"theta must be a number ≥ 0 (got {self.theta}); try 1.0")
+            raise SettingsError(f"⟨theta⟩ must be a number ≥ 0 (got {self.theta}); try 1.0")
         if not isinstance(self.max_seqs, int) or not 1 <= self.max_seqs <= MAX_SEQUENCES:
             raise SettingsError(
-                f"max-seqs must be an integer between 1 and {MAX_SEQUENCES} (got {self.max_seqs}); "
+                f"⟨max_seqs⟩ must be an integer between 1 and {MAX_SEQUENCES} (got {self.max_seqs}); "
                 "llama.cpp holds at most 256 sequences"
             )
         if self.method != "greedy" and (not _finite(self.temperature) or self.temperature <= 0):
             raise SettingsError(
-                f"temperature must be > 0 for sampling (got {self.temperature}); "
-                "use --method greedy for argmax decoding"
+                f"⟨temperature⟩ must be > 0 for sampling (got {self.temperature}); "
+                "use ⟨method⟩ greedy for argmax decoding"
             )
         if not _finite(self.top_p) or not 0 < self.top_p <= 1:
-            raise SettingsError(f"top-p must be in (0, 1] (got {self.top_p}); 0.95 is the usual value")
+            raise SettingsError(f"⟨top_p⟩ must be in (0, 1] (got {self.top_p}); 0.95 is the usual value")
         if not isinstance(self.top_k_entropy, int) or self.top_k_entropy < 2:
             raise SettingsError(
-                f"top-k-entropy must be an integer ≥ 2 (got {self.top_k_entropy}); the paper uses 20"
+                f"⟨top_k_entropy⟩ must be an integer ≥ 2 (got {self.top_k_entropy}); the paper uses 20"
             )
         if not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
-            raise SettingsError(f"max-new-tokens must be an integer ≥ 1 (got {self.max_new_tokens})")
+            raise SettingsError(f"⟨max_new_tokens⟩ must be an integer ≥ 1 (got {self.max_new_tokens})")
         if not isinstance(self.monitor_window, int) or self.monitor_window < 1:
-            raise SettingsError(f"monitor window must be an integer ≥ 1 (got {self.monitor_window}); the paper uses 1000")
+            raise SettingsError(f"⟨monitor_window⟩ must be an integer ≥ 1 (got {self.monitor_window}); the paper uses 1000")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise SettingsError(f"seed must be an integer ≥ 0 (got {self.seed})")
+            raise SettingsError(f"⟨seed⟩ must be an integer ≥ 0 (got {self.seed})")
         if any(not isinstance(s, str) or s == "" for s in self.stop):
-            raise SettingsError("stop strings must be non-empty text: drop the empty --stop")
+            raise SettingsError("stop strings must be non-empty text: drop the empty ⟨stop⟩")
         if not isinstance(self.record_candidates, int) or self.record_candidates < 0:
-            raise SettingsError(f"record_candidates must be an integer ≥ 0 (got {self.record_candidates})")
+            raise SettingsError(f"⟨record_candidates⟩ must be an integer ≥ 0 (got {self.record_candidates})")
         return self
 
     def with_(self, **changes) -> "Settings":
         """A copy with some fields changed (and validated)."""
         return replace(self, **changes).validate()
+
+    def with_stops(self, more) -> "Settings":
+        """A copy with the stop strings ``more`` added after its own (no duplicates), validated."""
+        return self.with_(stop=tuple(dict.fromkeys(tuple(self.stop) + tuple(more))))
 
     def to_dict(self) -> dict:
         d = asdict(self)

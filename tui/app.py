@@ -27,7 +27,7 @@ from .messages import EventBatch, ModelStatus, RunFailed
 from .runner import Loader, ModelCache, default_loader, pump
 from .screens.help import HelpScreen, help_markdown
 from .widgets.sequence_tree import SequenceTreeView
-from .widgets.controls import Controls, ModelChoice, registry_choices
+from .widgets.controls import Controls, ModelChoice, registry_choices, setting_label
 from .widgets.entropy_plot import EntropyPlot
 from .widgets.inspector import Inspector
 from .widgets.legend import Legend
@@ -140,7 +140,7 @@ class EagerApp(RunFiles, App):
             prompt, spec, settings = self._main.query_one(Controls).read(self.base_settings)
             settings = settings.with_(record_candidates=settings.top_k_entropy)
         except EagerError as e:
-            self.notify(e.message, severity="error", title=e.title)
+            self.notify(e.worded(setting_label), severity="error", title=e.title)
             return
         self._run_id += 1
         self._cancel = threading.Event()
@@ -172,7 +172,7 @@ class EagerApp(RunFiles, App):
 
                 pump(events, model.engine, emit, ready=drawn.is_set)
         except EagerError as e:
-            post(RunFailed(run_id, e.one_line()))
+            post(RunFailed(run_id, e.one_line(setting_label)))
 
     def action_stop(self) -> None:
         if self.running and self._cancel is not None:

@@ -9,6 +9,7 @@ import argparse
 import importlib
 import sys
 
+from .. import __version__
 from ..errors import EagerError
 
 COMMANDS = ("run", "models", "eval", "calibrate", "report", "bench", "tui")
@@ -23,7 +24,7 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser() -> Parser:
     p = Parser(prog="eager", description="Entropy-aware generation on llama.cpp.")
-    p.add_argument("--version", action="version", version="eager-local 0.1.0")
+    p.add_argument("--version", action="version", version=f"eager-local {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for name in COMMANDS:
         try:
@@ -45,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return int(args.func(args) or 0)
     except EagerError as e:
-        print(e.one_line(), file=sys.stderr)
+        from .common import flag
+
+        print(e.one_line(flag), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("eager: interrupted", file=sys.stderr)

@@ -47,17 +47,14 @@ def main(args) -> int:
     from ..evaluation.interrupts import stop_on_signals
     from ..registry import load_registry
     from ..settings import Settings
-    from .common import _unescape
+    from .common import unescape
     from .eval import load_data
 
     if args.branch_rate is not None and args.target_seqs is not None:
         raise SettingsError("give --branch-rate or --target-seqs, not both")
     rate = args.branch_rate if args.target_seqs is None else None
     rate = 0.02 if rate is None and args.target_seqs is None else rate
-    if rate is not None and not 0 < rate < 1:
-        raise SettingsError(f"--branch-rate must be between 0 and 1 (got {rate}); try 0.02")
-    if args.target_seqs is not None and not 1 <= args.target_seqs <= args.max_seqs:
-        raise SettingsError(f"--target-seqs must be between 1 and --max-seqs {args.max_seqs}")
+    cal_mod.check_target(rate, args.target_seqs, args.max_seqs)
     if args.plot:
         from pathlib import Path
 
@@ -66,7 +63,7 @@ def main(args) -> int:
     settings = Settings(method="parallel", max_seqs=args.samples, temperature=args.temperature,
                         top_p=args.top_p, top_k_entropy=args.top_k_entropy,
                         max_new_tokens=args.max_new_tokens, seed=args.seed,
-                        stop=tuple(_unescape(s) for s in args.stop)).validate()
+                        stop=tuple(unescape(s) for s in args.stop)).validate()
     Settings(max_seqs=args.max_seqs).validate()
     spec = load_registry().get(args.model)
     ds, fmt = load_data(args, spec.prompt_format)

@@ -1,12 +1,20 @@
-"""Arguments shared by the subcommands: model selection and generation settings."""
+"""Arguments shared by the subcommands: model selection and generation settings,
+and how the CLI words a setting in an error (its flag)."""
 
 from __future__ import annotations
 
 import argparse
-import math
 
-from ..errors import SettingsError
+from ..registry import default_theta
 from ..settings import METHODS, Settings
+
+#: Settings whose flag is not ``--`` + the name with dashes.
+_FLAGS = {"n_threads": "--threads", "n_gpu_layers": "--gpu-layers", "n_seq_max": "n_seq_max"}
+
+
+def flag(name: str) -> str:
+    """The CLI's word for a setting in an error message: its flag."""
+    return _FLAGS.get(name, "--" + name.replace("_", "-"))
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
@@ -33,24 +41,10 @@ def add_settings_args(p: argparse.ArgumentParser, methods=METHODS, default_metho
     g.add_argument("--monitor-window", type=int, default=d.monitor_window, help=f"tokens without a fork before monitoring stops (default {d.monitor_window})")
 
 
-def default_theta(model: str | None) -> float:
-    """θ for a model when none is given: its models.toml ``theta``, else the paper's default."""
-    from ..errors import EagerError
-    from ..registry import load_registry
-
-    try:
-        spec = load_registry().get(model)
-    except EagerError:
-        return Settings().theta  # the model error is reported when the model is loaded
-    return spec.theta if spec.theta is not None else Settings().theta
-
-
 def settings_from_args(args, method: str | None = None) -> Settings:
     if args.theta is None:
         args.theta = default_theta(getattr(args, "model", None))
-    if not math.isfinite(args.theta):
-        raise SettingsError(f"theta must be a number ≥ 0 (got {args.theta}); try 1.0")
-    stops = tuple(_unescape(s) for s in args.stop)
+    stops = tuple(unescape(s) for s in args.stop)
     return Settings(
         method=method or args.method,
         theta=args.theta,
@@ -65,15 +59,20 @@ def settings_from_args(args, method: str | None = None) -> Settings:
     ).validate()
 
 
+def load_options(args) -> dict:
+    """The ``load`` options of the model arguments, checked before anything loads."""
+    from ..api import check_load_options
+
+    options = dict(n_ctx=args.n_ctx, n_gpu_layers=args.gpu_layers, n_threads=args.threads)
+    check_load_options(**options)
+    return options
+
+
 def load_model_from_args(args, **kw):
     from ..api import load
 
-    if args.n_ctx is not None and args.n_ctx < 64:
-        raise SettingsError(f"--n-ctx must be at least 64 (got {args.n_ctx})")
-    if args.threads is not None and args.threads < 1:
-        raise SettingsError(f"--threads must be at least 1 (got {args.threads})")
-    return load(args.model, n_ctx=args.n_ctx, n_gpu_layers=args.gpu_layers, n_threads=args.threads, **kw)
+    return load(args.model, **load_options(args), **kw)
 
 
-def _unescape(s: str) -> str:
+def unescape(s: str) -> str:
     return s.replace("\\n", "\n").replace("\\t", "\t")

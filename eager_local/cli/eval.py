@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from ..budget import EVAL_METHODS
 from .common import add_model_args, add_settings_args, load_model_from_args, settings_from_args
-
-EVAL_METHODS = ("parallel", "eager", "eager-adapt", "eager-full", "greedy")
 
 
 def register(sub) -> None:

@@ -32,7 +32,7 @@ from .metrics import score_prompt
 from .prompts import PromptFormat
 from .records import RecordWriter, read_records, result_from_doc, run_doc
 
-METHODS = ("parallel", "eager", "eager-adapt", "eager-full", "greedy")
+METHODS = budget.EVAL_METHODS
 
 
 class Interrupted(Exception):
@@ -88,8 +88,7 @@ class Runner:
         self.model, self.data, self.fmt, self.checker = model, dataset, fmt, checker
         self.method = check_method(method)
         phase1 = "eager" if method.startswith("eager") else method
-        stop = tuple(dict.fromkeys(tuple(settings.stop) + fmt.stop))
-        self.base = model.settings(settings.with_(method=phase1, stop=stop))
+        self.base = model.settings(settings.with_(method=phase1).with_stops(fmt.stop))
         self.out, self.resume, self.init_from = out, resume, init_from
         self.cancel = cancel or threading.Event()
         self.on_progress = on_progress or (lambda p: None)
