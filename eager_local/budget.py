@@ -1,4 +1,4 @@
-"""Budget reallocation over a dataset (eager-method.md §4), as a pure function.
+"""Budget reallocation over a dataset (the paper's §4; docs/evaluation.md), as a pure function.
 
 After EAGer-init on every prompt, the sequences not spent (M·|D| − generated)
 are given to selected prompts, b = min(surplus / #selected, 2M) each. Sequences

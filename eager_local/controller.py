@@ -4,8 +4,8 @@
 evaluation) iterates it. All live sequences advance together: one batched
 decode per step, logits only for the rows that are sampled. A fork is a
 sequence-id copy in the engine, so a child never recomputes its parent's
-tokens. The method is README.md's "The method" (docs/evaluation.md for the
-evaluation); continuing a finished tree lives in ``continuation``.
+tokens. README.md's "How EAGER is done here" states the rules; continuing a
+finished tree lives in ``continuation``.
 
 The decode loop, step by step (``_Run.events``):
 

@@ -49,59 +49,68 @@ def check_gguf(path: Path) -> None:
         )
 
 
-def _required_size(f) -> int:
-    from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
+class _HeaderReader:
+    """Reads GGUF header fields from a file, refusing short reads and absurd lengths."""
 
-    def rd(fmt):
+    def __init__(self, f) -> None:
+        self.f = f
+
+    def value(self, fmt: str):
         n = struct.calcsize("<" + fmt)
-        b = f.read(n)
+        b = self.f.read(n)
         if len(b) != n:
             raise ValueError("unexpected end of file in the header")
         return struct.unpack("<" + fmt, b)[0]
 
-    def rd_str():
-        n = rd("Q")
+    def string(self) -> bytes:
+        n = self.value("Q")
         if n > 1 << 30:
             raise ValueError("string length out of range")
-        b = f.read(n)
+        b = self.f.read(n)
         if len(b) != n:
             raise ValueError("unexpected end of file in a string")
         return b
 
-    def skip(t):
+    def skip(self, t: int) -> None:
+        """Skip a metadata value of type ``t``."""
         if t in _SCALAR:
-            rd(_SCALAR[t])
+            self.value(_SCALAR[t])
         elif t == 8:
-            rd_str()
+            self.string()
         elif t == 9:
-            sub, n = rd("I"), rd("Q")
+            sub, n = self.value("I"), self.value("Q")
             if sub in _SCALAR:
-                f.seek(struct.calcsize("<" + _SCALAR[sub]) * n, os.SEEK_CUR)
+                self.f.seek(struct.calcsize("<" + _SCALAR[sub]) * n, os.SEEK_CUR)
             else:
                 for _ in range(n):
-                    skip(sub)
+                    self.skip(sub)
         else:
             raise ValueError(f"unknown metadata type {t}")
 
-    version = rd("I")
+
+def _required_size(f) -> int:
+    from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
+
+    rd = _HeaderReader(f)
+    version = rd.value("I")
     if version not in (2, 3):
         raise ValueError(f"unsupported GGUF version {version}")
-    n_tensors, n_kv = rd("Q"), rd("Q")
+    n_tensors, n_kv = rd.value("Q"), rd.value("Q")
     if n_tensors > 1 << 24 or n_kv > 1 << 24:
         raise ValueError("header counts out of range")
     alignment = 32
     for _ in range(n_kv):
-        key = rd_str()
-        t = rd("I")
+        key = rd.string()
+        t = rd.value("I")
         if key == b"general.alignment" and t == 4:
-            alignment = rd("I")
+            alignment = rd.value("I")
         else:
-            skip(t)
+            rd.skip(t)
     end = 0
     for _ in range(n_tensors):
-        rd_str()
-        dims = [rd("Q") for _ in range(rd("I"))]
-        ggml_type, offset = rd("I"), rd("Q")
+        rd.string()
+        dims = [rd.value("Q") for _ in range(rd.value("I"))]
+        ggml_type, offset = rd.value("I"), rd.value("Q")
         block, type_size = GGML_QUANT_SIZES[GGMLQuantizationType(ggml_type)]
         n = 1
         for d in dims:

@@ -15,7 +15,7 @@ MAX_SEQUENCES = 256
 
 @dataclass(frozen=True)
 class Settings:
-    """How one prompt is decoded. Defaults follow the paper (README.md, "The method")."""
+    """How one prompt is decoded. Defaults follow the paper (README.md, "How EAGER is done here")."""
 
     method: str = "eager"
     """``eager`` (EAGer-init), ``parallel`` (full parallel sampling) or ``greedy``."""

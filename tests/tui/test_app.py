@@ -173,7 +173,7 @@ async def test_user_errors_become_notifications():
         assert notes[-1][0] == "error" and "θ" in notes[-1][1]
         set_field(app, "theta", "-1")
         await pilot.press("f5")
-        assert "theta" in notes[-1][1]
+        assert "θ must be a number ≥ 0" in notes[-1][1]  # the TUI words a setting by its label
         set_field(app, "theta", "1.5")
         set_field(app, "max_seqs", "40")  # 17 prompt tokens + 40 sequences > 40 cells
         await run_to_end(app, pilot)
