@@ -21,18 +21,14 @@ from eager_local.settings import Settings
 from eager_local.tree import LiveSequence
 
 
-@dataclass(frozen=True)
-class Counters:
-    """The latest live counters (from StepFinished)."""
+#: Counters before the first step.
+NO_STEP = StepFinished(0, 0, 0, 0, 0, 0, 0, 0.0, 0.0)
 
-    step: int = 0
-    live: int = 0
-    finished: int = 0
-    created: int = 0
-    kv_cells: int = 0
-    generated_tokens: int = 0
-    decoded_tokens: int = 0
-    elapsed_s: float = 0.0
+
+def finished_counters(stats) -> StepFinished:
+    """The counters of a finished run, from its statistics."""
+    return StepFinished(stats.steps, 0, stats.n_sequences, stats.n_sequences, stats.peak_kv_cells,
+                        stats.generated_tokens, stats.decoded_tokens, stats.wall_s, stats.decode_s)
 
 
 @dataclass
@@ -48,7 +44,8 @@ class LiveRun:
     """Indexed by sequence id (the core's live sequences, fed from events)."""
     forks: list[Forked] = field(default_factory=list)
     """Every fork so far, with the text of both tokens."""
-    counters: Counters = field(default_factory=Counters)
+    counters: StepFinished = NO_STEP
+    """The latest live counters (the last StepFinished)."""
     result: RunResult | None = None
     """Set when the run finished (or was loaded)."""
     vocab: dict[int, str] = field(default_factory=dict)
@@ -82,14 +79,11 @@ class LiveRun:
             self.seqs[ev.seq].finish_reason = ev.reason
             return False
         if isinstance(ev, StepFinished):
-            self.counters = Counters(ev.step, ev.live, ev.finished, ev.created, ev.kv_cells,
-                                     ev.generated_tokens, ev.decoded_tokens, ev.elapsed_s)
+            self.counters = ev
             return False
         if isinstance(ev, RunFinished):
             self.result = ev.result
-            st = ev.result.stats
-            self.counters = Counters(st.steps, 0, st.n_sequences, st.n_sequences, st.peak_kv_cells,
-                                     st.generated_tokens, st.decoded_tokens, st.wall_s)
+            self.counters = finished_counters(ev.result.stats)
             return False
         return False
 
@@ -114,9 +108,7 @@ class LiveRun:
             run.forks.append(Forked(
                 f, vocab.get(f.parent_token, _piece_at(run, f.parent, f.pos)),
                 vocab.get(f.child_token, _piece_at(run, f.child, f.pos))))
-        st = result.stats
-        run.counters = Counters(st.steps, 0, st.n_sequences, st.n_sequences, st.peak_kv_cells,
-                                st.generated_tokens, st.decoded_tokens, st.wall_s)
+        run.counters = finished_counters(result.stats)
         run.result = result
         return run
 
