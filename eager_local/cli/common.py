@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 
 from ..errors import SettingsError
-from ..settings import METHODS, Settings
+from ..settings import MAX_THREADS, METHODS, Settings
+from ..user_files import expand_path
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
@@ -65,13 +67,23 @@ def settings_from_args(args, method: str | None = None) -> Settings:
     ).validate()
 
 
+def check_model_args(args) -> None:
+    """The model options, checked before any work (the model loads last)."""
+    if args.n_ctx is not None and args.n_ctx < 64:
+        raise SettingsError(f"--n-ctx must be at least 64 (got {args.n_ctx})")
+    if args.threads is not None and not 1 <= args.threads <= MAX_THREADS:
+        raise SettingsError(f"--threads must be between 1 and {MAX_THREADS} (got {args.threads}); "
+                            f"this machine has {os.cpu_count()} cores")
+    if args.model is not None and not args.model.strip():
+        raise SettingsError("-m/--model is empty: give a registry alias or a .gguf path, or leave it out")
+    if args.model is not None:
+        expand_path(args.model, "model", SettingsError)
+
+
 def load_model_from_args(args, **kw):
     from ..api import load
 
-    if args.n_ctx is not None and args.n_ctx < 64:
-        raise SettingsError(f"--n-ctx must be at least 64 (got {args.n_ctx})")
-    if args.threads is not None and args.threads < 1:
-        raise SettingsError(f"--threads must be at least 1 (got {args.threads})")
+    check_model_args(args)
     return load(args.model, n_ctx=args.n_ctx, n_gpu_layers=args.gpu_layers, n_threads=args.threads, **kw)
 
 
