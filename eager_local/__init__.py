@@ -3,20 +3,31 @@
 The headless core: it never imports the TUI or textual.
 """
 
-# llama.cpp's shared libraries are loaded before numpy's. With a CUDA build of
-# llama-cpp-python (CUDA 13, H100) the other order bound libllama's C++ stream
-# calls to the wrong runtime and crashed in model loading. Importing numpy
-# yourself before eager_local brings that order back.
-try:
-    from .engine import llama as _llama  # noqa: F401  (the one llama_cpp user)
-except ImportError:  # llama-cpp-python missing: the rest of the core still works
-    _llama = None
+from . import startup as _startup
 
-from .api import Model, load
-from .controller import collect, generate
-from .errors import EagerError
-from .result import RunResult
-from .settings import Settings
+_cli = _startup.is_cli()
+if _cli:
+    _startup.guard()  # Ctrl-C from here on: exit 130 with one line (see startup.py)
+
+try:
+    # llama.cpp's shared libraries are loaded before numpy's. With a CUDA build of
+    # llama-cpp-python (CUDA 13, H100) the other order bound libllama's C++ stream
+    # calls to the wrong runtime and crashed in model loading. Importing numpy
+    # yourself before eager_local brings that order back.
+    try:
+        from .engine import llama as _llama  # noqa: F401  (the one llama_cpp user)
+    except ImportError:  # llama-cpp-python missing: the rest of the core still works
+        _llama = None
+
+    from .api import Model, load
+    from .controller import collect, generate
+    from .errors import EagerError
+    from .result import RunResult
+    from .settings import Settings
+except KeyboardInterrupt:
+    if not _cli:
+        raise
+    raise _startup.interrupted() from None
 
 __all__ = ["EagerError", "Model", "RunResult", "Settings", "collect", "generate", "load"]
 __version__ = "0.1.0"
