@@ -3,13 +3,17 @@
 The headless core: it never imports the TUI or textual.
 """
 
-from . import startup as _startup
+import sys as _sys
 
-_cli = _startup.is_cli()
-if _cli:
-    _startup.guard()  # Ctrl-C from here on: exit 130 with one line (see startup.py)
+# the ``eager`` command (or ``python -m eager_local``), told apart before any import
+_argv0 = _sys.argv[0] if _sys.argv else ""
+_cli = _argv0 == "-m" or _argv0.rsplit("/", 1)[-1] in ("eager", "__main__.py")
 
 try:
+    from . import startup as _startup
+
+    if _cli:
+        _startup.guard()  # Ctrl-C from here on: exit 130 with one line (see startup.py)
     # llama.cpp's shared libraries are loaded before numpy's. With a CUDA build of
     # llama-cpp-python (CUDA 13, H100) the other order bound libllama's C++ stream
     # calls to the wrong runtime and crashed in model loading. Importing numpy
@@ -27,7 +31,8 @@ try:
 except KeyboardInterrupt:
     if not _cli:
         raise
-    raise _startup.interrupted() from None
+    print("eager: interrupted", file=_sys.stderr)
+    raise SystemExit(130) from None
 
 __all__ = ["EagerError", "Model", "RunResult", "Settings", "collect", "generate", "load"]
 __version__ = "0.1.0"

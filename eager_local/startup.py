@@ -26,14 +26,10 @@ import time
 NATIVE_CALLBACKS = frozenset({"_log_impl"})
 
 
-def is_cli() -> bool:
-    """True when this process is the ``eager`` command (``eager ...`` or ``python -m eager_local``)."""
-    first = sys.argv[0] if sys.argv else ""
-    return first == "-m" or os.path.basename(first) in ("eager", "eager.exe", "__main__.py")
-
-
 _pending = threading.Event()
 """Set while a signal waits for the callback it landed in to return."""
+_repeat = threading.Event()
+"""Set by the helper thread when it delivers a waiting signal again."""
 
 
 def _in_callback(frame) -> bool:
@@ -49,15 +45,20 @@ def _retrip(signum: int) -> None:
     while _pending.is_set():
         time.sleep(0.01)
         if _pending.is_set():
+            _repeat.set()
             _thread.interrupt_main(signum)
 
 
 def _handler(signum, frame) -> None:
+    repeat = _repeat.is_set()
+    _repeat.clear()
     if _in_callback(frame):
         if not _pending.is_set():
             _pending.set()
             threading.Thread(target=_retrip, args=(signum,), daemon=True).start()
         return
+    if repeat and not _pending.is_set():
+        return  # a late repeat of a signal that was already raised
     _pending.clear()
     raise KeyboardInterrupt
 
@@ -69,9 +70,3 @@ def guard() -> None:
             signal.signal(signal.SIGINT, _handler)
     except ValueError:  # not the main thread
         pass
-
-
-def interrupted() -> SystemExit:
-    """What the CLI does with a KeyboardInterrupt during import: one line, exit 130."""
-    print("eager: interrupted", file=sys.stderr)
-    return SystemExit(130)

@@ -136,3 +136,12 @@ def write_error(path: Path | str, noun: str, e: OSError) -> OutputError:
     why = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
            errno.EFBIG: "the file is larger than this system allows"}.get(e.errno, e.strerror or str(e))
     return OutputError(f"cannot write {noun} {path}: {why}; free some space or choose another path")
+
+
+#: What ``--plot`` can write (matplotlib picks the format from the suffix).
+PLOT_SUFFIXES = (".png", ".svg", ".pdf")
+
+
+def check_plot_path(path: str | Path) -> Path:
+    """A ``--plot`` path, refused before any work unless it ends in .png, .svg or .pdf."""
+    return check_output_path(path, "plot", "a file name ending in .png", suffixes=PLOT_SUFFIXES)

@@ -50,15 +50,14 @@ def load_data(args, model_format: str):
 
     if args.shots < 0:
         raise SettingsError(f"--shots must be 0 or more (got {args.shots})")
-    for name in ("code_timeout", "code_memory"):
+    for name, low, high, unit in (("code_timeout", 0.1, 86400, "seconds"), ("code_memory", 64, 1 << 20, "MB")):
         value = getattr(args, name, None)
-        if value is not None and not value > 0:
-            raise SettingsError(f"--{name.replace('_', '-')} must be positive (got {value})")
+        if value is not None and not low <= value <= high:
+            raise SettingsError(f"--{name.replace('_', '-')} must be between {low:g} and {high:g} {unit} (got {value})")
     if args.exemplars:
-        from pathlib import Path
+        from ..user_files import read_user_file
 
-        if not Path(args.exemplars).expanduser().is_file():
-            raise SettingsError(f"--exemplars {args.exemplars}: no such file; give a JSONL of solved items")
+        read_user_file(args.exemplars, "--exemplars", SettingsError, "a JSONL of solved items")
     ds = load_dataset(args.data, fields=parse_fields(args.field), limit=args.limit, kind=args.kind,
                       offset=getattr(args, "offset", 0))
     fmt = choose_format(ds, model_format, style=args.prompt_style, exemplars=args.exemplars,
