@@ -13,15 +13,16 @@ import json
 import math
 from pathlib import Path
 
-from .errors import EagerError
+from .errors import EagerError, OutputError
 from .settings import Settings
 
 FINISH_REASONS = ("eog", "stop", "length", "context_full", "cancelled")
 _SETTING_NAMES = frozenset(Settings.__dataclass_fields__)
 
 
-class RunFileError(EagerError):
-    """A run file or record that cannot be read back."""
+class RunFileError(OutputError):
+    """A run file or record that cannot be read back (an OutputError, as run files
+    of eager eval have always been)."""
 
     title = "run file"
 
