@@ -45,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
         if not getattr(args, "func", None):
             parser.print_help()
             return 2
+        if sys.stdout is None:  # started with standard output closed (>&-)
+            print("output: standard output is closed: redirect it to a file or /dev/null", file=sys.stderr)
+            return 2
         return int(args.func(args) or 0)
     except EagerError as e:
         print(e.one_line(), file=sys.stderr)

@@ -6,7 +6,7 @@ import argparse
 import math
 import os
 
-from ..errors import SettingsError
+from ..errors import ModelError, SettingsError
 from ..settings import MAX_THREADS, METHODS, Settings
 from ..user_files import expand_path
 
@@ -75,9 +75,9 @@ def check_model_args(args) -> None:
         raise SettingsError(f"--threads must be between 1 and {MAX_THREADS} (got {args.threads}); "
                             f"this machine has {os.cpu_count()} cores")
     if args.model is not None and not args.model.strip():
-        raise SettingsError("-m/--model is empty: give a registry alias or a .gguf path, or leave it out")
+        raise ModelError("-m/--model is empty: give a registry alias or a .gguf path, or leave it out")
     if args.model is not None:
-        expand_path(args.model, "model", SettingsError)
+        expand_path(args.model, "model", ModelError)
 
 
 def load_model_from_args(args, **kw):
