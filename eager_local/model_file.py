@@ -21,8 +21,39 @@ MAGIC = b"GGUF"
 _SCALAR = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
 
 
+#: Architectures llama.cpp loads as encoders only (embeddings, no next-token head).
+ENCODER_ONLY = frozenset({"bert", "modern-bert", "nomic-bert", "nomic-bert-moe", "neo-bert",
+                          "jina-bert-v2", "jina-bert-v3", "eurobert", "t5encoder"})
+#: Tokenizers (tokenizer.ggml.model) whose byte fallback needs a token for every byte;
+#: llama.cpp aborts (std::out_of_range) on text that needs a missing one.
+BYTE_FALLBACK = ("llama", "t5")
+
+
 def check_gguf(path: Path) -> None:
     """Raise ModelError naming ``path`` unless it looks like a complete GGUF file."""
+    _header(path)
+
+
+def check_generative(path: Path) -> None:
+    """Raise ModelError unless llama.cpp can generate text with the model (read from its
+    metadata, before llama.cpp sees the file)."""
+    meta = _header(path)
+    arch = meta.get("general.architecture")
+    if arch in ENCODER_ONLY:
+        raise ModelError(
+            f"{path.name} is an encoder-only model (architecture {arch!r}, for embeddings): "
+            "it cannot generate text; give a generative (decoder) model"
+        )
+    tok = meta.get("tokenizer.ggml.model")
+    missing = meta.get("missing_bytes", 0)
+    if tok in BYTE_FALLBACK and missing:
+        raise ModelError(
+            f"{path.name}: its {tok!r} tokenizer needs a token for each of the 256 bytes and "
+            f"{missing} are missing from its vocabulary; llama.cpp would abort: use another file"
+        )
+
+
+def _header(path: Path) -> dict:
     if not path.exists():
         raise ModelError(f"model file {path} not found: check the path, or run `eager models`")
     if path.is_dir():
@@ -38,7 +69,7 @@ def check_gguf(path: Path) -> None:
                 raise ModelError(
                     f"{path} is not a GGUF model (no GGUF magic at the start): give a .gguf file"
                 )
-            need = _required_size(f)
+            need, meta = _read_header(f)
     except ModelError:
         raise
     except (OSError, struct.error, UnicodeDecodeError, ValueError, KeyError, OverflowError) as e:
@@ -47,6 +78,11 @@ def check_gguf(path: Path) -> None:
         raise ModelError(
             f"{path} is truncated: {size} bytes, its tensors need {need}; download it again"
         )
+    return meta
+
+
+_WANTED = (b"general.architecture", b"tokenizer.ggml.model")
+_TOKENS = b"tokenizer.ggml.tokens"
 
 
 class _HeaderReader:
@@ -88,7 +124,8 @@ class _HeaderReader:
             raise ValueError(f"unknown metadata type {t}")
 
 
-def _required_size(f) -> int:
+def _read_header(f) -> tuple[int, dict]:
+    """(bytes the file must have, the metadata checked here) from a GGUF header."""
     from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
 
     rd = _HeaderReader(f)
@@ -99,11 +136,20 @@ def _required_size(f) -> int:
     if n_tensors > 1 << 24 or n_kv > 1 << 24:
         raise ValueError("header counts out of range")
     alignment = 32
+    meta: dict = {}
     for _ in range(n_kv):
         key = rd.string()
         t = rd.value("I")
         if key == b"general.alignment" and t == 4:
             alignment = rd.value("I")
+            if alignment == 0 or alignment & (alignment - 1):
+                raise ValueError(f"alignment {alignment} is not a power of two")
+        elif key in _WANTED and t == 8:
+            meta[key.decode()] = rd.string().decode("utf-8", errors="replace")
+        elif key == _TOKENS and t == 9 and rd.value("I") == 8:
+            meta["missing_bytes"] = _missing_bytes(rd.string() for _ in range(rd.value("Q")))
+        elif key == _TOKENS and t == 9:
+            raise ValueError("the token list is not a list of strings")
         else:
             rd.skip(t)
     end = 0
@@ -118,7 +164,21 @@ def _required_size(f) -> int:
         end = max(end, offset + n // block * type_size)
     start = f.tell()
     start += (-start) % alignment
-    return start + end
+    return start + end, meta
+
+
+def _missing_bytes(tokens) -> int:
+    """How many of the 256 bytes have neither a ``<0xXX>`` token nor a one-byte token."""
+    have = set()
+    for t in tokens:
+        if len(t) == 6 and t.startswith(b"<0x") and t.endswith(b">"):
+            try:
+                have.add(int(t[3:5], 16))
+            except ValueError:
+                pass
+        elif len(t) == 1:
+            have.add(t[0])
+    return 256 - len(have)
 
 
 def sha256_of(path: Path) -> str:

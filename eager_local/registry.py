@@ -15,6 +15,7 @@ from pathlib import Path
 
 from . import locations
 from .errors import ConfigError, EagerError, ModelError
+from .user_files import expand_path
 
 KEYS = {
     "path": str,
@@ -71,7 +72,7 @@ class Registry:
             raise ModelError("no model given and models.toml names no default: pass ⟨model⟩")
         if name in self.models:
             return self.models[name]
-        p = Path(name).expanduser()
+        p = expand_path(name, "model", ModelError)
         if name.endswith(".gguf") or "/" in name or p.exists():
             return ModelSpec(alias=None, path=str(p.resolve()), origin="command line")
         known = ", ".join(sorted(self.models)) or "none"
@@ -169,7 +170,7 @@ def _read(f: Path) -> tuple[str | None, dict[str, dict]]:
 def model_path(spec: ModelSpec, *, assemble: bool = True) -> Path:
     """The GGUF file of ``spec``; an embedded model is assembled into the cache on first use."""
     if spec.path is not None:
-        return Path(spec.path).expanduser()
+        return expand_path(spec.path, f"path of model {spec.alias!r} in {spec.origin}:", ModelError)
     if spec.package is None:
         raise ModelError(f"model {spec.alias!r} has neither path nor package in {spec.origin}")
     try:

@@ -169,7 +169,11 @@ class RunResult:
 
     @classmethod
     def from_json(cls, doc: dict) -> "RunResult":
-        """Read back a document written by ``to_json`` (KeyError/TypeError if malformed)."""
+        """Read back a document written by ``to_json``; ``RunFileError`` naming the first
+        problem of a malformed one (see eager_local.run_file)."""
+        from .run_file import check_run_doc
+
+        check_run_doc(doc)
         params = dict(doc["params"])
         params["stop"] = tuple(params.get("stop", ()))
         settings = Settings(**params)

@@ -6,7 +6,9 @@ User mistakes (``EagerError``, bad arguments) print one line and exit with 2.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
 import sys
 
 from .. import __version__
@@ -44,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
         if not getattr(args, "func", None):
             parser.print_help()
             return 2
+        if sys.stdout is None:  # started with standard output closed (>&-)
+            print("output: standard output is closed: redirect it to a file or /dev/null", file=sys.stderr)
+            return 2
         return int(args.func(args) or 0)
     except EagerError as e:
         from .common import flag
@@ -53,8 +58,26 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("eager: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
+    except BrokenPipeError:  # `eager ... | head`: the reader has all it wants
+        _silence_stdout()
         return 0
+    except OSError as e:  # standard output full or unusable (>/dev/full)
+        if e.errno in (errno.ENOSPC, errno.EPIPE, errno.EBADF, errno.EIO):
+            _silence_stdout()
+            print(f"output: cannot write to standard output: {e.strerror}; "
+                  "free some space or redirect it elsewhere", file=sys.stderr)
+            return 2
+        raise
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null so the interpreter's last flush cannot fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

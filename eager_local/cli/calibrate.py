@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from .common import add_model_args, load_model_from_args
+from .common import add_model_args, check_model_args, load_model_from_args
 from .eval import add_data_args
 
 
@@ -42,7 +42,7 @@ def register(sub) -> None:
 def main(args) -> int:
     from rich.console import Console
 
-    from ..errors import OutputError, SettingsError
+    from ..errors import SettingsError
     from ..evaluation import calibration as cal_mod
     from ..evaluation.interrupts import stop_on_signals
     from ..registry import load_registry
@@ -56,10 +56,10 @@ def main(args) -> int:
     rate = 0.02 if rate is None and args.target_seqs is None else rate
     cal_mod.check_target(rate, args.target_seqs, args.max_seqs)
     if args.plot:
-        from pathlib import Path
+        from ..user_files import check_plot_path
 
-        if not Path(args.plot).expanduser().parent.is_dir():
-            raise OutputError(f"plot directory {Path(args.plot).parent} does not exist: create it first")
+        args.plot = str(check_plot_path(args.plot))
+    check_model_args(args)
     settings = Settings(method="parallel", max_seqs=args.samples, temperature=args.temperature,
                         top_p=args.top_p, top_k_entropy=args.top_k_entropy,
                         max_new_tokens=args.max_new_tokens, seed=args.seed,
@@ -137,5 +137,11 @@ def plot_histogram(cal, theta: float, path: str) -> None:
     ax.set_ylabel("tokens (log scale)")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    try:
+        fig.savefig(path, dpi=120)
+    except OSError as e:
+        from ..user_files import write_error
+
+        raise write_error(path, "plot", e) from None
+    finally:
+        plt.close(fig)

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import ModelError
 from ..registry import default_theta
 from ..settings import METHODS, Settings
+from ..user_files import expand_path
 
 #: Settings whose flag is not ``--`` + the name with dashes.
 _FLAGS = {"n_threads": "--threads", "n_gpu_layers": "--gpu-layers", "n_seq_max": "n_seq_max"}
@@ -68,10 +70,19 @@ def load_options(args) -> dict:
     return options
 
 
+def check_model_args(args) -> dict:
+    """The model options, checked before any work (the model loads last); the ``load`` options."""
+    if args.model is not None and not args.model.strip():
+        raise ModelError("⟨model⟩ is empty: give a registry alias or a .gguf path, or leave it out")
+    if args.model is not None:
+        expand_path(args.model, "model", ModelError)
+    return load_options(args)
+
+
 def load_model_from_args(args, **kw):
     from ..api import load
 
-    return load(args.model, **load_options(args), **kw)
+    return load(args.model, **check_model_args(args), **kw)
 
 
 def unescape(s: str) -> str:

@@ -44,8 +44,16 @@ def summary_line(result: RunResult) -> str:
     )
 
 
+class _Console(Console):
+    """rich's Console, but a closed pipe (``eager run | head``) is a BrokenPipeError that
+    the CLI answers like ``--json``'s (exit 0), not rich's SystemExit(1)."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError
+
+
 def stream_to_terminal(events, info: ModelInfo | None, console: Console | None = None) -> RunResult | None:
-    console = console or Console(highlight=False)
+    console = console or _Console(highlight=False)
     result = None
     theta, k = 0.0, 20
     forks_at: dict[int, set[int]] = {}

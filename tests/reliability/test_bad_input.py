@@ -219,7 +219,7 @@ SETTINGS_CASES = [
     ("method-unknown", ["--method", "beam"], ["unknown method 'beam'"]),
     ("stop-empty", ["--stop", ""], ["stop strings must be non-empty"]),
     ("n-ctx-too-small", ["--n-ctx", "10"], ["--n-ctx must be an integer of at least 64"]),
-    ("threads-zero", ["--threads", "0"], ["--threads must be at least 1"]),
+    ("threads-zero", ["--threads", "0"], ["--threads must be between 1 and 512"]),
 ]
 
 
