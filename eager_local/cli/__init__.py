@@ -11,7 +11,7 @@ import sys
 
 from ..errors import EagerError
 
-COMMANDS = ("run", "models", "eval", "calibrate", "report", "bench", "tui")
+COMMANDS = ("run", "models", "eval", "calibrate", "report", "bench", "tui", "serve")
 
 
 class Parser(argparse.ArgumentParser):
