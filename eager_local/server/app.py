@@ -50,8 +50,7 @@ def create_app(model, cfg: ServerConfig, worker: Worker | None = None) -> Starle
             await asyncio.to_thread(worker.stop)
 
     async def health(request: Request):
-        running, waiting = worker.load
-        return JSONResponse({"status": "ok", "model": cfg.model_id, "running": running, "waiting": waiting})
+        return JSONResponse({"status": "ok", "model": cfg.model_id, **worker.health()})
 
     async def models(request: Request):
         _check_key(request, cfg)

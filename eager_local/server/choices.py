@@ -105,6 +105,7 @@ class DeltaStream:
     """Turns one run's events into per-choice deltas, holding back possible stop text."""
 
     def __init__(self, stops: tuple[str, ...], piece, top_n: int | None, entropies: bool) -> None:
+        self.stops = stops
         self.hold = max((len(s) for s in stops), default=1) - 1
         self.piece, self.top_n, self.want_h = piece, top_n, entropies
         self.text: dict[int, str] = {}
@@ -154,12 +155,18 @@ class DeltaStream:
 
     def _release(self, seq: int) -> str:
         """Text of ``seq`` that no stop string can still cut off."""
-        safe = len(self.text[seq]) - self.hold
-        start = self.sent[seq]
+        text, start = self.text[seq], self.sent[seq]
+        # a stop string that is complete ends the text where it starts; one that may
+        # still be completing holds back its length less one character
+        safe = len(text) - self.hold
+        for s in self.stops:
+            i = text.find(s, max(0, start - len(s) + 1))
+            if i >= 0:
+                safe = min(safe, i)
         if safe <= start:
             return ""
         self.sent[seq] = safe
-        return self.text[seq][start:safe]
+        return text[start:safe]
 
 
 def usage_of(result: RunResult) -> dict:

@@ -70,6 +70,10 @@ class Worker:
         self._waiting: list[Job] = []
         self._running: Job | None = None
         self._stopping = False
+        self.finished = 0
+        """Runs that ended on their own (counted for /health)."""
+        self.cancelled = 0
+        """Runs stopped early: a client that went away, or a shutdown."""
         self._thread = threading.Thread(target=self._serve, name="eager-generation", daemon=True)
         # the server formats every prompt itself: completions take text as given,
         # chat completions go through ChatFormat (docs/server.md)
@@ -91,11 +95,12 @@ class Worker:
             self._waiting.append(job)
         self._jobs.put(job)
 
-    @property
-    def load(self) -> tuple[int, int]:
-        """(running, waiting) jobs, for /health."""
+    def health(self) -> dict:
+        """Jobs running and waiting, runs finished and cancelled, for /health."""
         with self._lock:
-            return (1 if self._running is not None else 0), len(self._waiting)
+            running, waiting = (1 if self._running is not None else 0), len(self._waiting)
+        return {"running": running, "waiting": waiting, "finished": self.finished,
+                "cancelled": self.cancelled}
 
     def stop(self, timeout: float = 30.0) -> None:
         """Cancel the running and waiting jobs, end the thread, close the model."""
@@ -140,9 +145,15 @@ class Worker:
                     job.put(ev)
         except EagerError as e:
             job.put(e)
+            return
         except Exception as e:  # a bug: log it, answer 500, keep serving
             log.exception("generation failed")
             job.put(e)
+            return
+        if job.cancel.is_set():
+            self.cancelled += 1
+        else:
+            self.finished += 1
 
 
 def chat_format(model) -> ChatFormat:
