@@ -3,12 +3,13 @@
 Ctrl-C or SIGTERM cancels the running and waiting generations (their clients
 get what was generated, or a 503), lets uvicorn close the connections, stops
 the worker thread and returns normally, so ``eager serve`` exits with 0. A
-second Ctrl-C forces the exit.
+second Ctrl-C stops waiting for connections to close.
 """
 
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 import sys
 
@@ -37,8 +38,8 @@ class _Server(uvicorn.Server):
         # runs in a signal handler: only hand the cancellation to the event loop
         if self._loop is not None and not self.should_exit:
             self._loop.call_soon_threadsafe(self._worker.cancel_all)
-        if self.should_exit:
-            self.force_exit = True
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True  # a second Ctrl-C: stop waiting for connections
         self.should_exit = True
 
 
@@ -77,6 +78,7 @@ def serve(model, cfg: ServerConfig, announce=None) -> None:
         server.run(sockets=[sock])
     finally:
         sock.close()
+        app.state.worker.stop()  # done already unless a forced exit skipped the lifespan
 
 
 def _print_url(url: str) -> None:

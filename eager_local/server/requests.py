@@ -10,6 +10,7 @@ they ask for something other than their default.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 
@@ -100,7 +101,8 @@ def parse_completion(body: object, cfg: ServerConfig) -> CompletionRequest:
     if isinstance(prompt, list):
         raise bad_field("prompt", "give one prompt per request (a string, or a list of one string)")
     if not isinstance(prompt, str) or not prompt.strip():
-        raise bad_field("prompt", "must be a non-empty string", "missing_prompt" if prompt is None else "invalid_type")
+        got = "" if prompt is None else f" (got {_kind(prompt)})"
+        raise bad_field("prompt", f"must be a non-empty string{got}", "missing_prompt" if prompt is None else "invalid_type")
     lp = _int(d, "logprobs", None, 0, 5)
     return _common(d, cfg, chat=False, prompt=prompt, messages=(), logprobs=lp, default_tokens=16)
 
@@ -123,7 +125,7 @@ def parse_chat(body: object, cfg: ServerConfig) -> CompletionRequest:
 def _common(d: dict, cfg: ServerConfig, *, chat, prompt, messages, logprobs, default_tokens) -> CompletionRequest:
     for name, default in _UNSUPPORTED.items():
         if d.get(name, default) not in (default, None, {}, [], 0, False):
-            raise bad_field(name, f"is not supported by eager-local; leave it out (or {default!r})", "unsupported")
+            raise bad_field(name, f"is not supported by eager-local; leave it out (or give {json.dumps(default)})", "unsupported")
     model = d.get("model")
     if model is not None and not isinstance(model, str):
         raise bad_field("model", "must be a string")

@@ -70,6 +70,7 @@ class Worker:
         self._waiting: list[Job] = []
         self._running: Job | None = None
         self._stopping = False
+        self._closed = False
         self.finished = 0
         """Runs that ended on their own (counted for /health)."""
         self.cancelled = 0
@@ -108,7 +109,8 @@ class Worker:
         self._jobs.put(None)
         if self._thread.is_alive():
             self._thread.join(timeout)
-        if not self._thread.is_alive():
+        if not self._thread.is_alive() and not self._closed:
+            self._closed = True
             self.model.close()
 
     def cancel_all(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from conftest import KEY
+from serve_process import KEY
 
 PROMPT = "the cat is on the mat and"
 
