@@ -15,6 +15,7 @@ import json
 import logging
 import secrets
 import time
+from dataclasses import replace
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -66,6 +67,8 @@ def create_app(model, cfg: ServerConfig, worker: Worker | None = None) -> Starle
         _check_key(request, cfg)
         req = parse_chat(await read_json(request, cfg), cfg)
         _check_model(req, cfg)
+        if chat.stops:
+            req = replace(req, stop=tuple(dict.fromkeys(req.stop + chat.stops)))
         return await _answer(request, req, chat.render(req.messages), worker, cfg, piece)
 
     routes = [

@@ -4,7 +4,8 @@ The GGUF's ``tokenizer.chat_template`` is a Jinja template (as on the Hugging
 Face hub); it is rendered in a sandbox with ``messages``, ``bos_token``,
 ``eos_token`` and ``add_generation_prompt=True``. A model without a template
 gets a plain transcript instead (``FALLBACK``): one ``role: content`` line per
-message, then ``assistant:`` for the model to continue.
+message, then ``assistant:`` for the model to continue; the reply then also
+stops where the model starts the user's next line (``FALLBACK_STOPS``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from .errors import ApiError
 
 #: The transcript used when the model has no chat template.
 FALLBACK = "{role}: {content}\n"
+#: Stop strings added to chat requests when the transcript is used.
+FALLBACK_STOPS = ("\nuser:",)
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,11 @@ class ChatFormat:
     eos_token: str = ""
     strip_bos: bool = False
     """The tokenizer adds BOS itself: drop a BOS the template wrote at the start."""
+
+    @property
+    def stops(self) -> tuple[str, ...]:
+        """Stop strings every chat request gets with this format."""
+        return FALLBACK_STOPS if self.template is None else ()
 
     def render(self, messages: tuple[tuple[str, str], ...]) -> str:
         """The prompt text for ``messages`` (raise ApiError 400 if the template refuses)."""

@@ -81,15 +81,18 @@ def choices_of(result: RunResult, piece, top_n: int | None) -> list[Choice]:
     return out
 
 
-def forks_of(result: RunResult) -> list[dict]:
+def forks_of(result: RunResult, piece) -> list[dict]:
     """The run's forks, in the order they happened."""
-    return [fork_dict(b.parent, b.child, b.pos, b.entropy, b.parent_token, b.child_token)
+    return [fork_dict(b.parent, b.child, b.pos, b.entropy, b.parent_token, b.child_token,
+                      _text(piece(b.parent_token)), _text(piece(b.child_token)))
             for b in result.branches]
 
 
-def fork_dict(parent, child, pos, entropy, parent_token, child_token) -> dict:
+def fork_dict(parent, child, pos, entropy, parent_token, child_token, parent_piece, child_piece) -> dict:
+    """One fork as the response shows it (field names as in ``eager run --json``)."""
     return {"parent": parent, "child": child, "pos": pos, "entropy": round(float(entropy), 6),
-            "parent_token": parent_token, "child_token": child_token}
+            "parent_token": parent_token, "child_token": child_token,
+            "parent_piece": parent_piece, "child_piece": child_piece}
 
 
 def token_info(token: int, cands, piece, top_n: int) -> TokenInfo:
@@ -142,8 +145,8 @@ class DeltaStream:
     def _fork(self, ev: Branched) -> list[Delta]:
         # the child starts with everything its parent has generated before this position
         self._open(ev.child, self.text.get(ev.parent, ""))
-        rec = fork_dict(ev.parent, ev.child, ev.pos, ev.entropy, ev.parent_token, ev.child_token)
-        rec.update(parent_piece=ev.parent_piece, child_piece=ev.child_piece)
+        rec = fork_dict(ev.parent, ev.child, ev.pos, ev.entropy, ev.parent_token, ev.child_token,
+                        ev.parent_piece, ev.child_piece)
         return [Delta(ev.child, opens=True, parent=ev.parent, fork_pos=ev.pos, fork=rec)]
 
     def _finish(self, ev: SequenceFinished) -> list[Delta]:

@@ -37,7 +37,7 @@ class Reply:
                 "theta": result.settings.theta,
                 "max_seqs": result.settings.max_seqs,
                 "sequences": len(choices),
-                "forks": forks_of(result),
+                "forks": forks_of(result, self.piece),
             }
         return doc
 
@@ -89,7 +89,7 @@ class Reply:
         doc["choices"] = []
         doc["usage"] = usage_of(result)
         if self.req.eager is not None:
-            doc["eager"] = {"forks": forks_of(result)}
+            doc["eager"] = {"forks": forks_of(result, self.piece)}
         return doc
 
     # shared ------------------------------------------------------------------
