@@ -7,6 +7,7 @@ and the ``finally`` below cancels the run at its next decode step.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -34,24 +35,40 @@ def sse_response(job: Job, stream: DeltaStream, reply: Reply, include_usage: boo
 
 async def _events(job: Job, stream: DeltaStream, reply: Reply, include_usage: bool):
     try:
-        while True:
-            item = await job.items.get()
-            if item == END:
-                break
-            if isinstance(item, Exception):
-                # the run failed after the stream opened: say so in OpenAI's error shape
-                err = from_eager(item) if isinstance(item, EagerError) else internal_error()
-                yield _line(err.body())
-                continue
-            for delta in stream.feed(item):
-                chunk = reply.chunk(delta)
-                if chunk is not None:
-                    yield _line(chunk)
+        done = False
+        while not done:
+            # everything the worker has queued goes out in one write; sleep(0) then lets
+            # the event loop see a connection the client has closed
+            items = [await job.items.get()]
+            while not job.items.empty():
+                items.append(job.items.get_nowait())
+            lines, done = _lines(items, stream, reply)
+            if lines:
+                yield "".join(lines)
+            await asyncio.sleep(0)
         if include_usage and stream.result is not None:
             yield _line(reply.last_chunk(stream.result))
         yield "data: [DONE]\n\n"
     finally:
         job.cancel.set()  # a client that went away stops its run (no-op after the end)
+
+
+def _lines(items: list, stream: DeltaStream, reply: Reply) -> tuple[list[str], bool]:
+    """The SSE lines of some queued items, and whether the run's END was among them."""
+    lines = []
+    for item in items:
+        if item == END:
+            return lines, True
+        if isinstance(item, Exception):
+            # the run failed after the stream opened: say so in OpenAI's error shape
+            err = from_eager(item) if isinstance(item, EagerError) else internal_error()
+            lines.append(_line(err.body()))
+            continue
+        for delta in stream.feed(item):
+            chunk = reply.chunk(delta)
+            if chunk is not None:
+                lines.append(_line(chunk))
+    return lines, False
 
 
 def _line(doc: dict) -> str:

@@ -47,9 +47,10 @@ def test_full_queue_gives_429_and_a_gone_client_cancels_its_run(busy_server):
     with httpx.Client(timeout=60) as c:
         with c.stream("POST", busy_server.base + "/v1/completions", json=LONG) as r:
             assert r.status_code == 200
-            next(_chunks(r))  # the run is going: the worker is taken
+            lines = _chunks(r)  # kept: a dropped iterator would close the response
+            next(lines)  # the run is going: the worker is taken
             refused = c.post(busy_server.base + "/v1/completions", json={"prompt": "a", "max_tokens": 2})
-            assert refused.status_code == 429
+            assert refused.status_code == 429, (refused.text, _health(busy_server))
             err = refused.json()["error"]
             assert err["type"] == "rate_limit_error" and err["code"] == "queue_full"
         # leaving the block closes the connection mid-stream
