@@ -46,10 +46,10 @@ def main(args) -> int:
         model_id="", host=args.host, port=args.port, api_key=args.api_key,
         max_queue=args.max_queue, max_tokens=args.max_tokens, max_body=args.max_body,
     ).validate()
+    bind(args.host, args.port).close()  # a taken port fails before the model loads
     if args.host not in ("127.0.0.1", "localhost", "::1") and not args.api_key:
         print(f"eager serve: listening on {args.host} without --api-key: anyone who can reach "
               "this machine can use the model", file=sys.stderr)
-    bind(args.host, args.port).close()  # a taken port fails before the model loads
     model = load_model_from_args(args)
     cfg = replace(
         cfg, model_id=model.spec.alias or os.path.basename(model.info.path),

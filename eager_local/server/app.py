@@ -127,7 +127,8 @@ async def _next(job: Job, gone: asyncio.Future):
 def _raise_failure(item, req: CompletionRequest) -> None:
     """Turn an error item (or a run that ended without a result) into an ApiError."""
     if isinstance(item, EagerError):
-        raise from_eager(item, "messages" if req.chat else "prompt")
+        raise from_eager(item, "messages" if req.chat else "prompt",
+                         "eager.max_seqs" if req.eager else "n")
     if isinstance(item, ShuttingDown) or item == END:
         raise _shutting_down()
     if isinstance(item, Exception):

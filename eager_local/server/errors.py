@@ -48,13 +48,13 @@ def bad_field(param: str, message: str, code: str | None = "invalid_value") -> A
     return ApiError(400, f"{param}: {message}", param=param, code=code)
 
 
-def from_eager(e: EagerError, prompt_field: str = "prompt") -> ApiError:
+def from_eager(e: EagerError, prompt_field: str = "prompt", seqs_field: str = "n") -> ApiError:
     """A core user error as a 400 naming the field it is about."""
     if isinstance(e, PromptError):
         code = "context_length_exceeded" if "context holds" in e.message else "invalid_value"
         return bad_field(prompt_field, e.message, code)
-    if isinstance(e, ContextError):
-        return ApiError(400, e.message, param="max_tokens", code="context_length_exceeded")
+    if isinstance(e, ContextError):  # the sequences do not fit in the context
+        return bad_field(seqs_field, e.message, "context_length_exceeded")
     if isinstance(e, SettingsError):
         return ApiError(400, e.message, code="invalid_value")
     return ApiError(400, e.one_line(), code="invalid_value")
