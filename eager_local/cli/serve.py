@@ -24,6 +24,8 @@ def register(sub) -> None:
     g.add_argument("--port", type=int, default=8080, help="TCP port (default 8080; 0 picks a free one)")
     g.add_argument("--api-key", metavar="KEY", default=os.environ.get("EAGER_API_KEY"),
                    help="require 'Authorization: Bearer KEY' on /v1 (default: $EAGER_API_KEY, else none)")
+    g.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                   help="let web pages from ORIGIN call the server (CORS; repeatable; '*' for any)")
     g.add_argument("--max-queue", type=int, default=DEFAULT_MAX_QUEUE,
                    help=f"requests that may wait behind the running one; more get 429 (default {DEFAULT_MAX_QUEUE})")
     g.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS,
@@ -44,6 +46,7 @@ def main(args) -> int:
 
     cfg = ServerConfig(
         model_id="", host=args.host, port=args.port, api_key=args.api_key,
+        allow_origins=tuple(args.allow_origin),
         max_queue=args.max_queue, max_tokens=args.max_tokens, max_body=args.max_body,
     ).validate()
     bind(args.host, args.port).close()  # a taken port fails before the model loads

@@ -19,6 +19,8 @@ from dataclasses import replace
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -57,6 +59,13 @@ def create_app(model, cfg: ServerConfig, worker: Worker | None = None) -> Starle
         _check_key(request, cfg)
         return JSONResponse(models_list(cfg.model_id, started))
 
+    async def one_model(request: Request):
+        _check_key(request, cfg)
+        name = request.path_params["name"]
+        if name != cfg.model_id:
+            raise _unknown_model(name, cfg)
+        return JSONResponse(models_list(cfg.model_id, started)["data"][0])
+
     async def completions(request: Request):
         _check_key(request, cfg)
         req = parse_completion(await read_json(request, cfg), cfg)
@@ -74,11 +83,16 @@ def create_app(model, cfg: ServerConfig, worker: Worker | None = None) -> Starle
     routes = [
         Route("/health", health, methods=["GET"]),
         Route("/v1/models", models, methods=["GET"]),
+        Route("/v1/models/{name:path}", one_model, methods=["GET"]),
         Route("/v1/completions", completions, methods=["POST"]),
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
     ]
     handlers = {ApiError: _api_error, HTTPException: _http_error, Exception: _bug}
-    app = Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan)
+    middleware = []
+    if cfg.allow_origins:  # browser apps (mikupad, …) on other origins
+        middleware.append(Middleware(CORSMiddleware, allow_origins=list(cfg.allow_origins),
+                                     allow_methods=["GET", "POST"], allow_headers=["*"]))
+    app = Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan, middleware=middleware)
     app.state.worker = worker
     return app
 
@@ -177,8 +191,12 @@ def _check_key(request: Request, cfg: ServerConfig) -> None:
 
 def _check_model(req: CompletionRequest, cfg: ServerConfig) -> None:
     if req.model is not None and req.model != cfg.model_id:
-        raise ApiError(404, f"model: {req.model!r} is not served here; this server runs "
-                       f"{cfg.model_id!r} (GET /v1/models)", param="model", code="model_not_found")
+        raise _unknown_model(req.model, cfg)
+
+
+def _unknown_model(name: str, cfg: ServerConfig) -> ApiError:
+    return ApiError(404, f"model: {name!r} is not served here; this server runs "
+                    f"{cfg.model_id!r} (GET /v1/models)", param="model", code="model_not_found")
 
 
 async def _api_error(request: Request, exc: ApiError):

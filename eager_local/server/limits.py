@@ -26,6 +26,8 @@ class ServerConfig:
     """TCP port; 0 picks a free one (the printed URL names it)."""
     api_key: str | None = None
     """When set, every /v1 request needs ``Authorization: Bearer <api_key>``."""
+    allow_origins: tuple[str, ...] = ()
+    """Web origins whose pages may call the server (CORS); none by default."""
     max_queue: int = DEFAULT_MAX_QUEUE
     """Requests that may wait behind the running one; more get 429."""
     max_choices: int = MAX_SEQUENCES

@@ -50,6 +50,7 @@ def start_server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def plain_server(tiny_gguf, tmp_path_factory):
-    s = ServerProcess(tiny_gguf, tmp_path_factory.mktemp("serve"), "--api-key", KEY)
+    s = ServerProcess(tiny_gguf, tmp_path_factory.mktemp("serve"), "--api-key", KEY,
+                      "--allow-origin", "http://app.example")
     yield s
     s.kill()

@@ -16,6 +16,28 @@ def test_models_list(plain_server):
     assert models.data[0].object == "model"
 
 
+def test_retrieve_model(plain_server):
+    import openai
+
+    cl = plain_server.client()
+    assert cl.models.retrieve("tiny.gguf").id == "tiny.gguf"
+    with pytest.raises(openai.NotFoundError) as e:
+        cl.models.retrieve("gpt-4o")
+    assert e.value.body["code"] == "model_not_found"
+
+
+def test_cors_only_for_the_allowed_origin(plain_server):
+    url = plain_server.base + "/v1/completions"
+    pre = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization,content-type"}
+    ok = httpx.options(url, headers={"Origin": "http://app.example", **pre})
+    assert ok.status_code == 200 and ok.headers["access-control-allow-origin"] == "http://app.example"
+    other = httpx.options(url, headers={"Origin": "http://evil.example", **pre})
+    assert "access-control-allow-origin" not in other.headers
+    r = httpx.post(url, json={"prompt": "a", "max_tokens": 2}, timeout=30,
+                   headers={"Origin": "http://app.example", "Authorization": f"Bearer {KEY}"})
+    assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "http://app.example"
+
+
 def test_health_needs_no_key(plain_server):
     r = httpx.get(plain_server.base + "/health")
     assert r.status_code == 200 and r.json()["status"] == "ok"
