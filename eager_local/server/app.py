@@ -143,7 +143,7 @@ def _raise_failure(item, req: CompletionRequest) -> None:
     if isinstance(item, EagerError):
         raise from_eager(item, "messages" if req.chat else "prompt",
                          "eager.max_seqs" if req.eager else "n")
-    if isinstance(item, ShuttingDown) or item == END:
+    if isinstance(item, ShuttingDown) or item is END:
         raise _shutting_down()
     if isinstance(item, Exception):
         raise internal_error()

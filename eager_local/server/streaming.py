@@ -57,7 +57,7 @@ def _lines(items: list, stream: DeltaStream, reply: Reply) -> tuple[list[str], b
     """The SSE lines of some queued items, and whether the run's END was among them."""
     lines = []
     for item in items:
-        if item == END:
+        if item is END:
             return lines, True
         if isinstance(item, Exception):
             # the run failed after the stream opened: say so in OpenAI's error shape

@@ -26,7 +26,7 @@ from .chat import ChatFormat
 log = logging.getLogger("eager_local.server")
 
 #: Put on a job's queue after its last event.
-END = "end"
+END = object()
 
 
 class Busy(Exception):
