@@ -19,7 +19,7 @@ import queue
 import threading
 
 from ..errors import EagerError
-from ..events import RunFinished
+from ..events import RunFinished, RunStarted, StepFinished
 from ..settings import Settings
 from .chat import ChatFormat
 
@@ -51,12 +51,16 @@ class Job:
         self.items: asyncio.Queue = asyncio.Queue()
         self._loop = loop
 
-    def put(self, item) -> None:
-        """From the worker thread: queue an event, an error or END for the request."""
+    def put(self, *items) -> None:
+        """From the worker thread: queue events, an error or END for the request (one wake-up)."""
         try:
-            self._loop.call_soon_threadsafe(self.items.put_nowait, item)
+            self._loop.call_soon_threadsafe(self._put_all, items)
         except RuntimeError:  # the event loop is closed: nobody is listening any more
             self.cancel.set()
+
+    def _put_all(self, items) -> None:
+        for item in items:
+            self.items.put_nowait(item)
 
 
 class Worker:
@@ -141,16 +145,21 @@ class Worker:
         if job.cancel.is_set():
             job.put(ShuttingDown())  # dropped before it started: shutdown or a client gone
             return
+        batch: list = []
         try:
             for ev in self.model.stream(job.prompt, job.settings, cancel=job.cancel):
                 if job.stream or isinstance(ev, RunFinished):
-                    job.put(ev)
+                    batch.append(ev)
+                # one hand-over per decode step, not per token
+                if batch and isinstance(ev, (RunStarted, StepFinished, RunFinished)):
+                    job.put(*batch)
+                    batch.clear()
         except EagerError as e:
-            job.put(e)
+            job.put(*batch, e)
             return
         except Exception as e:  # a bug: log it, answer 500, keep serving
             log.exception("generation failed")
-            job.put(e)
+            job.put(*batch, e)
             return
         if job.cancel.is_set():
             self.cancelled += 1
