@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
@@ -19,8 +18,6 @@ from .choices import DeltaStream
 from .errors import from_eager, internal_error
 from .responses import Reply
 from .worker import END, Job
-
-log = logging.getLogger("eager_local.server")
 
 
 def sse_response(job: Job, stream: DeltaStream, reply: Reply, include_usage: bool,

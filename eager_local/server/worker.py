@@ -199,7 +199,3 @@ def _token_text(engine, key: str) -> str:
         return ""
     return engine.token_text(int(value))
 
-
-def model_facts(model) -> tuple[int, int]:
-    """(n_ctx, n_seq_max) of the loaded model's context."""
-    return int(model.engine.n_ctx), int(model.engine.n_seq_max)
