@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 import time
 
 import httpx
@@ -73,12 +74,20 @@ def test_a_gone_client_cancels_a_non_streamed_run(busy_server):
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_signal_cancels_the_running_request_and_exits_0(tiny_gguf, start_server, sig):
     s = start_server(tiny_gguf, "--n-ctx", "4096")
+    waiting: list[httpx.Response] = []
+    behind = threading.Thread(target=lambda: waiting.append(
+        httpx.post(s.base + "/v1/completions", json={"prompt": "a", "max_tokens": 2}, timeout=60)))
     with httpx.Client(timeout=60) as c:
         with c.stream("POST", s.base + "/v1/completions", json=LONG) as r:
             chunks = _chunks(r)
             next(chunks)
+            behind.start()
+            while _health(s)["waiting"] < 1:  # the second request is queued behind the first
+                time.sleep(0.02)
             s.proc.send_signal(sig)
             rest = list(chunks)
+    behind.join(60)
+    assert waiting[0].status_code == 503 and waiting[0].json()["error"]["code"] == "shutting_down"
     assert rest[-1] == "[DONE]"
     finishes = {}
     for line in rest[:-1]:
