@@ -26,11 +26,11 @@ def register(sub) -> None:
                    help="require 'Authorization: Bearer KEY' on /v1 (default: $EAGER_API_KEY, else none)")
     g.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
                    help="let web pages from ORIGIN call the server (CORS; repeatable; '*' for any)")
-    g.add_argument("--max-queue", type=int, default=DEFAULT_MAX_QUEUE,
+    g.add_argument("--max-queue", type=int, default=DEFAULT_MAX_QUEUE, metavar="N",
                    help=f"requests that may wait behind the running one; more get 429 (default {DEFAULT_MAX_QUEUE})")
-    g.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS,
+    g.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS, metavar="N",
                    help=f"largest max_tokens a request may ask for (default {DEFAULT_MAX_TOKENS})")
-    g.add_argument("--max-body", type=int, default=DEFAULT_MAX_BODY,
+    g.add_argument("--max-body", type=int, default=DEFAULT_MAX_BODY, metavar="BYTES",
                    help=f"largest request body in bytes; larger get 413 (default {DEFAULT_MAX_BODY})")
     p.set_defaults(func=main)
 
