@@ -17,6 +17,7 @@ from .controller import collect, generate
 from .errors import EagerError
 from .result import RunResult
 from .settings import Settings
+from .version import version as _version
 
 __all__ = ["EagerError", "Model", "RunResult", "Settings", "collect", "generate", "load"]
-__version__ = "0.1.0"
+__version__ = _version()

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Iterator
 
 from .controller import collect, generate
 from .events import Event
-from .registry import ModelSpec, load_registry, model_path
+from . import branch_region
+from .registry import ModelSpec, apply_file_defaults, load_registry, model_path
 from .result import ModelInfo, RunResult
 from .errors import ModelError, PromptError, SettingsError
 from .settings import MAX_SEQUENCES, Settings
@@ -29,12 +30,20 @@ class Model:
     """A loaded model: its registry entry, its engine and what identifies the file."""
 
     spec: ModelSpec
+    """The registry entry with the file's defaults applied (what the engine got)."""
     engine: object
     info: ModelInfo
+    notices: tuple[str, ...] = ()
+    """What was chosen for the model from its file, one line each (the CLI prints them)."""
 
     def settings(self, base: Settings | None = None, **overrides) -> Settings:
-        """Settings with the model's own stop strings added."""
-        s = base or Settings()
+        """Settings with the model's own stop strings added.
+
+        Without ``base``, θ is the model's (``ModelSpec.default_theta``); a ``base``
+        is taken as given. ``branch_region`` ``auto`` becomes think for a reasoning
+        model, all otherwise.
+        """
+        s = base or Settings(theta=self.spec.default_theta)
         unknown = sorted(set(overrides) - set(_SETTING_NAMES))
         if unknown:
             raise SettingsError(
@@ -44,6 +53,9 @@ class Model:
             s = s.with_(**overrides)
         if self.spec.stop:
             s = s.with_(stop=tuple(dict.fromkeys(s.stop + self.spec.stop)))
+        region = branch_region.resolve(s.branch_region, self.spec.think)
+        if region != s.branch_region:
+            s = s.with_(branch_region=region)
         return s.validate()
 
     def stream(
@@ -85,7 +97,7 @@ def load(
     hash_file: bool = True,
 ) -> Model:
     """Load a registry alias, a .gguf path, or (None) the registry's default model."""
-    from .engine.llama import LlamaEngine
+    from .engine.llama import LlamaEngine, gpu_offload_supported
     from .model_file import check_gguf, sha256_of
 
     if model is not None and not isinstance(model, (str, os.PathLike)):
@@ -99,17 +111,24 @@ def load(
     if n_gpu_layers is not None and (not isinstance(n_gpu_layers, int) or n_gpu_layers < -1):
         raise SettingsError(f"gpu layers must be -1 (all), 0 (none) or a count (got {n_gpu_layers!r})")
     spec = load_registry().get(os.fspath(model) if model is not None else None)
-    if spec.n_gpu_layers < -1:
+    if spec.n_gpu_layers is not None and spec.n_gpu_layers < -1:
         raise SettingsError(f"n_gpu_layers of {spec.alias!r} in {spec.origin} must be -1, 0 or a count")
+    # what the caller gives wins; what models.toml leaves unset comes from the file
+    spec = replace(spec, n_ctx=n_ctx or spec.n_ctx,
+                   n_gpu_layers=spec.n_gpu_layers if n_gpu_layers is None else n_gpu_layers)
+    spec = apply_file_defaults(spec, gpu=gpu_offload_supported())
     path = model_path(spec)
     check_gguf(path)
     engine = LlamaEngine(
         path,
-        n_ctx=n_ctx or spec.n_ctx,
+        n_ctx=spec.n_ctx,
         n_seq_max=n_seq_max,
         n_threads=n_threads,
-        n_gpu_layers=spec.n_gpu_layers if n_gpu_layers is None else n_gpu_layers,
+        n_gpu_layers=spec.n_gpu_layers,
         prompt_format=spec.prompt_format,
     )
     sha = sha256_of(path) if hash_file else None
-    return Model(spec, engine, ModelInfo(spec.alias, str(Path(path).resolve()), sha))
+    info = ModelInfo(spec.alias, str(Path(path).resolve()), sha, n_ctx=engine.n_ctx,
+                     n_gpu_layers=spec.n_gpu_layers, prompt_format=spec.prompt_format,
+                     think=spec.think or None)
+    return Model(spec, engine, info, spec.notes)

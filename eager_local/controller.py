@@ -13,7 +13,7 @@ import threading
 import time
 from typing import Iterable, Iterator
 
-from . import sampling
+from . import branch_region, sampling
 from .engine.base import Engine, SlotPool
 from .errors import ContextError, PromptError, SettingsError
 from .events import (
@@ -243,6 +243,7 @@ class _Run:
                 and h >= s.theta
                 and len(self.tree.branches) < s.max_seqs
                 and b.since_branch < s.monitor_window
+                and branch_region.may_fork(s.branch_region, b.text, self.model and self.model.think)
             ):
                 yield from self._branch(b, h, top2, cands)
             else:
@@ -312,6 +313,9 @@ class _Run:
             self.tree.branches[ev.parent].branched_at.add(ev.pos)
         self.tree.events.extend(prev.branches)
         points = missed_branch_points(prev, s.theta)
+        think = self.model and self.model.think
+        points = [(p, i) for p, i in points
+                  if branch_region.may_fork(s.branch_region, "".join((prev.sequences[p].pieces or ())[:i]), think)]
         room = s.max_seqs - len(self.tree.branches)
         points = points[: max(0, room)]
         if not points:

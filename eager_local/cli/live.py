@@ -10,6 +10,7 @@ from rich.text import Text
 from ..events import Branched, Notice, RunFinished, RunStarted, SequenceFinished, StepFinished
 from ..palette import entropy_hex
 from ..result import ModelInfo, RunResult
+from .tree_view import compact_tree
 
 BRANCH_MARK = "⑂"
 
@@ -44,7 +45,9 @@ def summary_line(result: RunResult) -> str:
     )
 
 
-def stream_to_terminal(events, info: ModelInfo | None, console: Console | None = None) -> RunResult | None:
+def stream_to_terminal(events, info: ModelInfo | None, console: Console | None = None,
+                       full: bool = False) -> RunResult | None:
+    """Show a run as it happens; at the end the compact tree (``full``: every token coloured)."""
     console = console or Console(highlight=False)
     result = None
     theta, k = 0.0, 20
@@ -64,6 +67,9 @@ def stream_to_terminal(events, info: ModelInfo | None, console: Console | None =
             elif isinstance(ev, Notice):
                 console.print(Text(f"note: {ev.message}", style="yellow"))
             elif isinstance(ev, Branched):
+                if not full:  # the compact view says where each sequence forked
+                    branch_at.setdefault(ev.parent, set()).add(ev.pos)
+                    continue
                 branch_at.setdefault(ev.parent, set()).add(ev.pos)
                 console.print(Text.assemble(
                     (f"{BRANCH_MARK} ", "bold magenta"),
@@ -82,6 +88,11 @@ def stream_to_terminal(events, info: ModelInfo | None, console: Console | None =
                 result = ev.result
     if result is None:
         return None
+    if not full:
+        for line in compact_tree(result, info.think if info else None, console.width):
+            console.print(line, overflow="ellipsis", no_wrap=True)
+        console.print(Text(summary_line(result), style="bold"))
+        return result
     for seq in result.sequences:
         origin = "root" if seq.parent is None else f"from seq {seq.parent} at token {seq.fork_pos}"
         console.print(Text(

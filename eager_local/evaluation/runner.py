@@ -24,6 +24,7 @@ from typing import Callable
 from .. import budget
 from ..controller import collect
 from ..errors import OutputError, SettingsError
+from ..final_answer import answer_part
 from ..result import BranchRecord, RunResult, RunStats
 from ..settings import Settings
 from .answers import Checker
@@ -223,7 +224,8 @@ class Runner:
 
     def _record(self, it: Item, r: RunResult, origins, s: Settings, s2: Settings | None) -> dict:
         t0 = time.perf_counter()
-        verdicts = [self.checker.check(it, seq.text) for seq in r.sequences]
+        think = r.model.think if r.model else None  # a reasoning model's answer follows its thoughts
+        verdicts = [self.checker.check(it, answer_part(seq.text, think) or "") for seq in r.sequences]
         check_s = time.perf_counter() - t0
         score = score_prompt([v.answer for v in verdicts], [v.correct for v in verdicts])
         m = r.model
