@@ -110,7 +110,7 @@ def main(args) -> int:
         console.print(table)
         console.print(f"registry files: {', '.join(reg.files)}", style="dim")
         state = "" if user.is_file() else " (not created yet: `eager models add FILE.gguf` creates it)"
-        console.print(f"your models.toml: {user}{state}", markup=False)
+        console.print(f"your models.toml: {user}{state}", markup=False, soft_wrap=True)
     if reg.default is not None and reg.default not in reg.models:
         print(f"models.toml: default = {reg.default!r} is not a model alias; fix it in {reg.files[-1]}",
               file=sys.stderr)
