@@ -90,9 +90,17 @@ def load_model_from_args(args, **kw):
     if getattr(args, "verbose", False):
         os.environ["EAGER_LOCAL_LLAMA_LOG"] = "stderr"  # read when llama.cpp's backend starts
     model = load(args.model, n_ctx=args.n_ctx, n_gpu_layers=args.gpu_layers, n_threads=args.threads, **kw)
-    if model.notices and not getattr(args, "quiet", False):
+    if model.notices and show_notes(args):
         print(f"note: {model.spec.alias or Path(model.info.path).name}: {'; '.join(model.notices)}", file=sys.stderr)
     return model
+
+
+def show_notes(args) -> bool:
+    """Notes on stderr are for a person: on a terminal or with -v, never with --quiet
+    (a script reads --json's params; an error stays the only line)."""
+    if getattr(args, "quiet", False):
+        return False
+    return getattr(args, "verbose", False) or sys.stderr.isatty()
 
 
 def _unescape(s: str) -> str:

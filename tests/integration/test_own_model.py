@@ -34,6 +34,12 @@ def think_gguf(tmp_path_factory):
                            extra_tokens=("<think>", "</think>"), n_ctx_train=3072)
 
 
+@pytest.fixture(autouse=True)
+def notes_shown(monkeypatch):
+    """The notes go to a person's terminal; here stderr is captured."""
+    monkeypatch.setattr("eager_local.cli.common.show_notes", lambda args: not args.quiet)
+
+
 def run_json(capsys, *argv):
     assert main(["run", "--json", "-n", "6", "-M", "3", *argv]) == 0
     out = capsys.readouterr()
