@@ -61,6 +61,9 @@ def main(args) -> int:
     if args.plot:
         from pathlib import Path
 
+        from ..extras import require
+
+        require("matplotlib", "--plot")  # before minutes of sampling
         if not Path(args.plot).expanduser().parent.is_dir():
             raise OutputError(f"plot directory {Path(args.plot).parent} does not exist: create it first")
     settings = Settings(method="parallel", max_seqs=args.samples, temperature=args.temperature,
