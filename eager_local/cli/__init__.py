@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import importlib
+import os
 import sys
 
 from ..errors import EagerError
@@ -89,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         if not getattr(args, "func", None):
             parser.print_help()
             return 2
+        if getattr(args, "verbose", False):
+            os.environ["EAGER_LOCAL_LLAMA_LOG"] = "stderr"  # -v: read when llama.cpp's backend starts
         return int(args.func(args) or 0)
     except EagerError as e:
         print(e.one_line(), file=sys.stderr)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 from pathlib import Path
 
@@ -87,8 +86,6 @@ def load_model_from_args(args, **kw):
         raise SettingsError(f"--n-ctx must be at least 64 (got {args.n_ctx})")
     if args.threads is not None and args.threads < 1:
         raise SettingsError(f"--threads must be at least 1 (got {args.threads})")
-    if getattr(args, "verbose", False):
-        os.environ["EAGER_LOCAL_LLAMA_LOG"] = "stderr"  # read when llama.cpp's backend starts
     model = load(args.model, n_ctx=args.n_ctx, n_gpu_layers=args.gpu_layers, n_threads=args.threads, **kw)
     if model.notices and show_notes(args):
         print(f"note: {model.spec.alias or Path(model.info.path).name}: {'; '.join(model.notices)}", file=sys.stderr)

@@ -79,9 +79,9 @@ def main(args) -> int:
         raise SettingsError("--init-from is for --method eager-adapt or eager-full")
     out = check_output(args.out, resume=args.resume)
     base = settings_from_args(args, method="eager" if method.startswith("eager") else method)
-    from ..registry import load_registry
+    from ..registry import apply_file_defaults, load_registry
 
-    spec = load_registry().get(args.model)
+    spec = apply_file_defaults(load_registry().get(args.model))  # the file says chat or raw
     ds, fmt = load_data(args, spec.prompt_format)
     checker = Checker(ds.kind, timeout_s=args.code_timeout, memory_mb=args.code_memory)
     model = load_model_from_args(args)

@@ -136,3 +136,13 @@ def test_one_theta_rule_for_api_and_cli(chat_gguf):
         assert plain.settings().theta == DEFAULT_THETA
     finally:
         plain.close()
+
+
+def test_eval_uses_the_chat_style_of_a_chat_model(capsys, tmp_path, chat_gguf):
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"id": "a", "question": "2+2?", "answer": "4"}\n')
+    out = tmp_path / "o.jsonl"
+    assert main(["eval", str(data), "-m", str(chat_gguf), "-M", "1", "-n", "2", "--method", "parallel",
+                 "--out", str(out)]) == 0
+    text = out.read_text()
+    assert '"style":"chat"' in text and '"style":"fewshot"' not in text
