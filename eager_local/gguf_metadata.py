@@ -52,7 +52,7 @@ class GgufFacts:
     chat_template: bool
     """The file carries a chat template (``tokenizer.chat_template``)."""
     think: tuple[str, str] | None
-    """Think markers found in the chat template (or, without one, the vocabulary)."""
+    """Think markers: ``</think>`` in the chat template (or, without one, both in the vocabulary)."""
 
 
 def read_facts(path: Path) -> GgufFacts:
@@ -175,9 +175,10 @@ def _kv_bytes(get, arch: str) -> int | None:
 
 
 def _think(template: str | None, vocab_markers: tuple[str, ...]) -> tuple[str, str] | None:
-    """Both markers in the template; without a template, both in the vocabulary."""
+    """The end marker in the template (early DeepSeek-R1 templates only cut the
+    history at ``</think>``); without a template, both markers in the vocabulary."""
     if template is not None:
-        return THINK if all(m in template for m in THINK) else None
+        return THINK if THINK[1] in template else None
     return THINK if set(vocab_markers) >= set(THINK) else None
 
 

@@ -58,6 +58,11 @@ def test_facts_read_from_the_files(chat_gguf, think_gguf, tiny_gguf):
 def test_vocabulary_markers_count_without_a_template(tmp_path):
     f = build_tiny_gguf(tmp_path / "v.gguf", extra_tokens=("<think>", "</think>"))
     assert read_facts(f).think == ("<think>", "</think>")
+    # a template decides: one that cuts the history at </think> (early R1 distills) is reasoning
+    cut = build_tiny_gguf(tmp_path / "r1.gguf", chat_template=CHATML + "{{ content.split('</think>')[-1] }}")
+    assert read_facts(cut).think == ("<think>", "</think>")
+    plain = build_tiny_gguf(tmp_path / "q.gguf", chat_template=CHATML, extra_tokens=("<think>", "</think>"))
+    assert read_facts(plain).think is None
 
 
 def test_context_is_capped_by_memory():
