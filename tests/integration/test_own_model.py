@@ -151,3 +151,9 @@ def test_eval_uses_the_chat_style_of_a_chat_model(capsys, tmp_path, chat_gguf):
                  "--out", str(out)]) == 0
     text = out.read_text()
     assert '"style":"chat"' in text and '"style":"fewshot"' not in text
+
+
+def test_think_region_needs_a_reasoning_model(capsys, chat_gguf):
+    assert main(["run", "-m", str(chat_gguf), "--branch-region", "think", "-n", "2", "hi"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("settings: --branch-region think needs a reasoning model")
