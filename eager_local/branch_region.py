@@ -46,3 +46,10 @@ def may_fork(region: str, text: str, think: tuple[str, ...] | None) -> bool:
         return True
     thinking = think[1] not in text
     return not thinking if region == "answer" else thinking  # think (or auto with markers)
+
+
+def keep_points(points, sequences, region: str, think: tuple[str, ...] | None) -> list[tuple[int, int]]:
+    """The missed fork points ``(sequence id, token index)`` where ``region`` allows a fork,
+    judged on the text each sequence had before that token (``sequences`` by id)."""
+    return [(p, i) for p, i in points
+            if may_fork(region, "".join((sequences[p].pieces or ())[:i]), think)]

@@ -312,10 +312,8 @@ class _Run:
         for ev in prev.branches:
             self.tree.branches[ev.parent].branched_at.add(ev.pos)
         self.tree.events.extend(prev.branches)
-        points = missed_branch_points(prev, s.theta)
-        think = self.model and self.model.think
-        points = [(p, i) for p, i in points
-                  if branch_region.may_fork(s.branch_region, "".join((prev.sequences[p].pieces or ())[:i]), think)]
+        points = branch_region.keep_points(missed_branch_points(prev, s.theta), prev.sequences,
+                                           s.branch_region, self.model and self.model.think)
         room = s.max_seqs - len(self.tree.branches)
         points = points[: max(0, room)]
         if not points:

@@ -112,3 +112,15 @@ def test_eval_runner_checks_after_the_think_block(tmp_path):
     seqs = recs[-1]["sequences"]
     assert seqs and all(q["answer"] == "4" and q["correct"] for q in seqs)
     assert all("</think>" in q["text"] and "boxed{5}" in q["text"] for q in seqs)
+
+
+def test_missed_points_past_the_end_marker_are_dropped_when_a_tree_is_continued():
+    from eager_local.branch_region import keep_points
+    from eager_local.result import SequenceRecord
+
+    pieces = ("a", "</think>", "b", "c")
+    seq = SequenceRecord(0, None, 0, (4, 7, 5, 5), (1.0,) * 4, "a</think>bc", "length", pieces=pieces)
+    points = [(0, 1), (0, 2), (0, 3)]
+    assert keep_points(points, (seq,), "think", THINK) == [(0, 1)]  # at the marker itself: still thinking
+    assert keep_points(points, (seq,), "answer", THINK) == [(0, 2), (0, 3)]
+    assert keep_points(points, (seq,), "all", THINK) == points
