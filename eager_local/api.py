@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass, fields, replace
+import weakref
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -20,7 +21,7 @@ from . import branch_region
 from .registry import ModelSpec, apply_file_defaults, load_registry, model_path
 from .result import ModelInfo, RunResult
 from .errors import ModelError, PromptError, SettingsError
-from .settings import MAX_SEQUENCES, Settings
+from .settings import MAX_SEQUENCES, MAX_THREADS, Settings
 
 _SETTING_NAMES = tuple(f.name for f in fields(Settings))
 
@@ -35,6 +36,11 @@ class Model:
     info: ModelInfo
     notices: tuple[str, ...] = ()
     """What was chosen for the model from its file, one line each (the CLI prints them)."""
+    closed: bool = False
+    """True after ``close()``: the engine's memory is gone and every run is refused."""
+    _streams: weakref.WeakSet = field(default_factory=weakref.WeakSet, repr=False)
+    """Generators handed out by ``stream`` and maybe still suspended: ``close`` finishes
+    them first, so none touches the engine after it is freed."""
 
     def settings(self, base: Settings | None = None, **overrides) -> Settings:
         """Settings with the model's own stop strings added.
@@ -51,12 +57,9 @@ class Model:
             )
         if overrides:
             s = s.with_(**overrides)
-        if self.spec.stop:
-            s = s.with_(stop=tuple(dict.fromkeys(s.stop + self.spec.stop)))
+        s = s.with_stops(self.spec.stop)
         region = branch_region.resolve(s.branch_region, self.spec.think)
-        if region != s.branch_region:
-            s = s.with_(branch_region=region)
-        return s.validate()
+        return s if region == s.branch_region else s.with_(branch_region=region)
 
     def stream(
         self,
@@ -68,23 +71,83 @@ class Model:
         **overrides,
     ) -> Iterator[Event]:
         """Yield the run's events (see eager_local.events)."""
+        self._check_open()
         if not isinstance(prompt, str):
             raise PromptError(
                 f"the prompt must be text (str), not {type(prompt).__name__}: decode it first"
             )
-        return generate(
-            self.engine, prompt, self.settings(settings, **overrides),
-            model=self.info, cancel=cancel, resume=resume,
-        )
+        try:
+            prompt.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise PromptError(f"the prompt holds bytes that are not UTF-8 (character {e.start}): "
+                              "convert it to UTF-8") from None
+        s = self.settings(settings, **overrides)
+        refuse_overlong_prompt(self.engine, prompt)
+        events = generate(self.engine, prompt, s, model=self.info, cancel=cancel, resume=resume)
+        self._streams.add(events)
+        return events
 
     def run(self, prompt: str, settings: Settings | None = None, **overrides) -> RunResult:
         """Run to the end and return the result."""
         return collect(self.stream(prompt, settings, **overrides))
 
     def close(self) -> None:
+        """Finish every stream still suspended (its ``finally`` clears the engine's
+        memory), then free the engine. Closing twice is harmless."""
+        for events in list(self._streams):
+            try:
+                events.close()
+            except ValueError:  # being iterated by another thread right now
+                raise ModelError("a run of this model is still going: stop it before closing the model") from None
+        self._streams.clear()
+        if self.closed:
+            return
+        self.closed = True
         close = getattr(self.engine, "close", None)
         if close:
             close()
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ModelError(f"the model {self.info.alias or self.info.path} was closed: load it again")
+
+
+def refuse_overlong_prompt(engine, prompt: str) -> None:
+    """Refuse a prompt longer than the context before tokenizing all of it.
+
+    Tokenizing is a C call that Ctrl-C cannot interrupt and that takes minutes on a
+    megabyte of text; growing prefixes (4 characters per cell, then ×4) find a
+    prompt that cannot fit after tokenizing a few times the context's worth.
+    """
+    n_ctx = engine.n_ctx
+    size = 4 * n_ctx
+    while size < len(prompt):
+        n = len(engine.prompt_tokens(prompt[:size]))
+        if n >= n_ctx:
+            raise PromptError(
+                f"the prompt is {len(prompt):,} characters; its first {size:,} are already {n} tokens "
+                f"and the context holds {n_ctx}: shorten it or raise n_ctx"
+            )
+        size *= 4
+
+
+def check_load_options(
+    *,
+    n_ctx: int | None = None,
+    n_seq_max: int = MAX_SEQUENCES,
+    n_threads: int | None = None,
+    n_gpu_layers: int | None = None,
+) -> None:
+    """Refuse ``load`` options out of range (before anything is loaded)."""
+    if n_ctx is not None and (not isinstance(n_ctx, int) or n_ctx < 64):
+        raise SettingsError(f"⟨n_ctx⟩ must be an integer of at least 64 (got {n_ctx!r})")
+    if not isinstance(n_seq_max, int) or not 1 <= n_seq_max <= MAX_SEQUENCES:
+        raise SettingsError(f"⟨n_seq_max⟩ must be between 1 and {MAX_SEQUENCES} (got {n_seq_max!r})")
+    if n_threads is not None and (not isinstance(n_threads, int) or not 1 <= n_threads <= MAX_THREADS):
+        raise SettingsError(f"⟨n_threads⟩ must be between 1 and {MAX_THREADS} (got {n_threads!r}); "
+                            f"this machine has {os.cpu_count()} cores")
+    if n_gpu_layers is not None and (not isinstance(n_gpu_layers, int) or n_gpu_layers < -1):
+        raise SettingsError(f"⟨n_gpu_layers⟩ must be -1 (all), 0 (none) or a count (got {n_gpu_layers!r})")
 
 
 def load(
@@ -98,18 +161,13 @@ def load(
 ) -> Model:
     """Load a registry alias, a .gguf path, or (None) the registry's default model."""
     from .engine.llama import LlamaEngine, gpu_offload_supported
-    from .model_file import check_gguf, sha256_of
+    from .model_file import check_generative, sha256_of
 
     if model is not None and not isinstance(model, (str, os.PathLike)):
         raise ModelError(f"model must be an alias or a path, not {type(model).__name__} ({model!r})")
-    if n_ctx is not None and (not isinstance(n_ctx, int) or n_ctx < 64):
-        raise SettingsError(f"n_ctx must be an integer of at least 64 (got {n_ctx!r})")
-    if not isinstance(n_seq_max, int) or not 1 <= n_seq_max <= MAX_SEQUENCES:
-        raise SettingsError(f"n_seq_max must be between 1 and {MAX_SEQUENCES} (got {n_seq_max!r})")
-    if n_threads is not None and (not isinstance(n_threads, int) or n_threads < 1):
-        raise SettingsError(f"n_threads must be at least 1 (got {n_threads!r})")
-    if n_gpu_layers is not None and (not isinstance(n_gpu_layers, int) or n_gpu_layers < -1):
-        raise SettingsError(f"gpu layers must be -1 (all), 0 (none) or a count (got {n_gpu_layers!r})")
+    if model is not None and not os.fspath(model).strip():
+        raise ModelError("the model name is empty: give a registry alias or a .gguf path (or leave ⟨model⟩ out)")
+    check_load_options(n_ctx=n_ctx, n_seq_max=n_seq_max, n_threads=n_threads, n_gpu_layers=n_gpu_layers)
     spec = load_registry().get(os.fspath(model) if model is not None else None)
     if spec.n_gpu_layers is not None and spec.n_gpu_layers < -1:
         raise SettingsError(f"n_gpu_layers of {spec.alias!r} in {spec.origin} must be -1, 0 or a count")
@@ -118,8 +176,8 @@ def load(
                    n_gpu_layers=spec.n_gpu_layers if n_gpu_layers is None else n_gpu_layers)
     spec = apply_file_defaults(spec, gpu=gpu_offload_supported())
     path = model_path(spec)
-    check_gguf(path)
-    engine = LlamaEngine(
+    check_generative(path)
+    engine = LlamaEngine(  # checks the GGUF file before llama.cpp sees it
         path,
         n_ctx=spec.n_ctx,
         n_seq_max=n_seq_max,
@@ -127,8 +185,27 @@ def load(
         n_gpu_layers=spec.n_gpu_layers,
         prompt_format=spec.prompt_format,
     )
-    sha = sha256_of(path) if hash_file else None
+    try:
+        check_outputs_finite(engine, path)
+        sha = sha256_of(path) if hash_file else None
+    except BaseException:
+        engine.close()
+        raise
     info = ModelInfo(spec.alias, str(Path(path).resolve()), sha, n_ctx=engine.n_ctx,
                      n_gpu_layers=spec.n_gpu_layers, prompt_format=spec.prompt_format,
                      think=spec.think or None)
-    return Model(spec, engine, info, spec.notes)
+    return Model(spec, engine, info, notices=spec.notes)
+
+
+def check_outputs_finite(engine, path) -> None:
+    """One decode of one token: a model whose weights are NaN gives NaN logits at once."""
+    import numpy as np
+
+    ids = engine.tokenize("1", add_special=True)[:1]
+    try:
+        logits = engine.decode([0], ids, [0], [True])
+        bad = logits is not None and not np.isfinite(logits).all()
+    finally:
+        engine.clear()
+    if bad:
+        raise ModelError(f"{Path(path).name} gives NaN or infinite logits (damaged weights?): download it again")

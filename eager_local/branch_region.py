@@ -27,10 +27,10 @@ def resolve(region: str, think: tuple[str, ...] | None) -> str:
     if region == AUTO:
         return "think" if think else "all"
     if region not in REGIONS:
-        raise SettingsError(f"unknown branch region {region!r}: use one of {', '.join(REGIONS)}")
+        raise SettingsError(f"⟨branch_region⟩ must be one of {', '.join(REGIONS)} (got {region!r})")
     if region != "all" and not think:
         raise SettingsError(
-            f"--branch-region {region} needs a reasoning model (think markers); this model has none: "
+            f"⟨branch_region⟩ {region} needs a reasoning model (think markers); this model has none: "
             'use all, or set think = ["<think>", "</think>"] for it in models.toml'
         )
     return region

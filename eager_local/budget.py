@@ -1,4 +1,4 @@
-"""Budget reallocation over a dataset (eager-method.md §4), as a pure function.
+"""Budget reallocation over a dataset (the paper's §4; docs/evaluation.md), as a pure function.
 
 After EAGer-init on every prompt, the sequences not spent (M·|D| − generated)
 are given to selected prompts, b = min(surplus / #selected, 2M) each. Sequences
@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 STRATEGIES = ("eager-adapt", "eager-full")
+#: What ``eager eval`` runs: the one-phase methods of Settings and the two strategies.
+EVAL_METHODS = ("parallel", "eager", *STRATEGIES, "greedy")
 #: θ' = RERUN_THETA · θ for eager-full's reruns of prompts that stopped below M.
 RERUN_THETA = 0.8
 

@@ -2,9 +2,20 @@
 
 ``generate`` runs one prompt and yields ``events``; every face (CLI, TUI,
 evaluation) iterates it. All live sequences advance together: one batched
-decode per step, logits only for the rows that are sampled. A branch is a
+decode per step, logits only for the rows that are sampled. A fork is a
 sequence-id copy in the engine, so a child never recomputes its parent's
-tokens. See docs/method.md (and ../shared/docs/eager-method.md) for the rules.
+tokens. README.md's "How EAGER is done here" states the rules; continuing a
+finished tree lives in ``continuation``.
+
+The decode loop, step by step (``_Run.events``):
+
+1. ``start``: RunStarted and the budget warnings;
+2. ``prefill_prompt``: the prompt into one engine sequence, logits of its last token;
+3. ``seed``: the first sequences take their first token (or a finished tree is continued);
+4. ``decode_live``: one batched decode of every live sequence's pending token, ending the
+   youngest sequence while the context is full;
+5. ``advance``: each sequence takes its next token (fork, sample or argmax), then StepFinished;
+6. ``result``: RunFinished with the tree and its statistics.
 """
 
 from __future__ import annotations
@@ -13,12 +24,12 @@ import threading
 import time
 from typing import Iterable, Iterator
 
-from . import branch_region, sampling
+from . import branch_region, continuation, sampling
 from .engine.base import Engine, SlotPool
 from .errors import ContextError, PromptError, SettingsError
 from .events import (
-    Branched,
     Event,
+    Forked,
     Notice,
     RunFinished,
     RunStarted,
@@ -26,9 +37,9 @@ from .events import (
     StepFinished,
     TokenSampled,
 )
-from .result import BranchRecord, ModelInfo, RunResult, RunStats
+from .result import Fork, ModelInfo, RunResult, RunStats
 from .settings import Settings
-from .tree import Branch, BranchTree
+from .tree import LiveSequence, SequenceTree
 
 
 def generate(
@@ -43,9 +54,9 @@ def generate(
     """Decode ``prompt`` with ``settings.method``; yield events, ending with RunFinished.
 
     ``resume``: a finished EAGER run of the same prompt to continue up to the new
-    cap ``settings.max_seqs`` (budget reallocation): its missed branch points
-    (H ≥ θ where the cap stopped a branch), earliest first, become new children;
-    their prefixes are re-prefilled once per parent.
+    cap ``settings.max_seqs`` (budget reallocation): its missed forks (H ≥ θ where
+    the cap stopped a fork), earliest first, become new children; their prefixes
+    are re-prefilled once per parent.
     """
     settings.validate()
     if not isinstance(prompt, str) or not prompt.strip():
@@ -75,7 +86,7 @@ def check_budget(engine: Engine, prompt_tokens: int, s: Settings) -> list[str]:
     n_ctx = engine.n_ctx
     if s.max_seqs > engine.n_seq_max:
         raise SettingsError(
-            f"max-seqs {s.max_seqs} exceeds the engine's {engine.n_seq_max} sequences"
+            f"⟨max_seqs⟩ {s.max_seqs} exceeds the engine's {engine.n_seq_max} sequences"
         )
     if prompt_tokens >= n_ctx:
         raise PromptError(
@@ -85,7 +96,7 @@ def check_budget(engine: Engine, prompt_tokens: int, s: Settings) -> list[str]:
     if prompt_tokens + s.max_seqs > n_ctx:
         raise ContextError(
             f"{s.max_seqs} sequences after a {prompt_tokens}-token prompt need at least "
-            f"{prompt_tokens + s.max_seqs} KV cells; the context holds {n_ctx}: lower --max-seqs"
+            f"{prompt_tokens + s.max_seqs} KV cells; the context holds {n_ctx}: lower ⟨max_seqs⟩"
         )
     warnings = []
     worst = prompt_tokens + s.max_seqs * s.max_new_tokens
@@ -98,324 +109,271 @@ def check_budget(engine: Engine, prompt_tokens: int, s: Settings) -> list[str]:
 
 
 class _Run:
-    """The state of one prompt's decoding."""
+    """The state of one prompt's decoding: its tree, its sampling and its costs."""
 
     def __init__(self, engine, prompt, ids, settings, model, cancel, resume, warnings=()):
-        self.e = engine
-        self.warnings = list(warnings)
-        self.prompt, self.ids, self.s = prompt, list(ids), settings
+        self.engine: Engine = engine
+        self.prompt: str = prompt
+        self.prompt_ids: list[int] = list(ids)
+        self.n_prompt: int = len(ids)
+        """Prompt tokens: the KV position of generated token i is n_prompt + i."""
+        self.settings: Settings = settings
         self.model, self.cancel, self.resume = model, cancel, resume
-        self.P = len(ids)
-        self.tree = BranchTree(self.P)
+        self.warnings = list(warnings)
+        self.tree = SequenceTree(self.n_prompt)
         self.slots = SlotPool(engine.n_seq_max)
         self.rng = sampling.make_rng(settings.seed)
-        self.maxstop = max((len(x) for x in settings.stop), default=0)
+        self.longest_stop = max((len(x) for x in settings.stop), default=0)
+        self.pending: dict[int, int] = {}
+        """Sequence id -> the token it decodes next step."""
         self.decoded = 0
+        """Rows sent through the engine (prompt included)."""
         self.decode_s = 0.0
-        self.peak = 0
+        self.peak_kv = 0
         self.steps = 0
-        self.pending: dict[int, int] = {}  # branch id -> token to decode next step
-        self.out: list[Event] = []
+        self.t0 = time.perf_counter()
+
+    # the loop ---------------------------------------------------------------
+    def events(self) -> Iterator[Event]:
+        """The whole run: prefill, seed, decode steps until no sequence is live, result."""
+        yield from self.start()
+        logits = self.prefill_prompt()
+        yield from self.seed(logits)
+        while True:
+            live = yield from self.live_or_cancelled()
+            if not live:
+                break
+            live, logits = yield from self.decode_live(live)
+            if not live:
+                break
+            yield from self.advance(live, logits)
+        yield RunFinished(self.result())
+
+    def start(self) -> Iterator[Event]:
+        """Announce the run and what the budget check warned about."""
+        self.t0 = time.perf_counter()
+        yield RunStarted(self.prompt, self.n_prompt, self.settings, self.model, self.engine.n_ctx)
+        for w in self.warnings:
+            yield Notice(w)
+
+    def prefill_prompt(self):
+        """Decode the prompt into a fresh engine sequence; logits of its last token (or None)."""
+        self.engine.clear()
+        self.prompt_slot = self.slots.take()
+        return self.prefill(self.prompt_slot, self.prompt_ids, 0, last_logits=self.resume is None)
+
+    def seed(self, logits) -> Iterator[Event]:
+        """The first sequences take their first token from the prompt's last logits."""
+        s = self.settings
+        if self.resume is not None:
+            yield from continuation.start_resumed(self, self.prompt_slot)
+        elif s.method == "parallel":
+            row = logits[-1]
+            (d,) = self.distributions(row[None, :])
+            for i in range(s.max_seqs):
+                q = self.tree.add(LiveSequence(id=i, parent=None, fork_pos=0, candidates=self.new_candidates()))
+                q.slot = self.prompt_slot if i == 0 else self.slots.take()
+                if i:
+                    self.engine.copy_seq(self.prompt_slot, q.slot, self.n_prompt)
+            # every sample draws its first token from the prompt's one distribution
+            yield from self.choose(self.tree.sequences, [row] * s.max_seqs, [d] * s.max_seqs)
+        else:
+            q = self.tree.add(LiveSequence(id=0, parent=None, fork_pos=0, candidates=self.new_candidates()))
+            q.slot = self.prompt_slot
+            yield from self.choose([q], [logits[-1]])
+        self.track_kv()
+
+    def live_or_cancelled(self) -> Iterator[Event]:
+        """The live sequences; none once cancelled (each live one ends as cancelled)."""
+        live = self.tree.live()
+        if live and self.cancel is not None and self.cancel.is_set():
+            for q in live:
+                yield from self.finish(q, "cancelled")
+            return []
+        return live
+
+    def decode_live(self, live: list[LiveSequence]) -> Iterator[Event]:
+        """Decode every live sequence's pending token; while no KV cell is free, end the
+        youngest live sequence (context_full) and try again. Returns (decoded, logits)."""
+        live = list(live)
+        while live:
+            logits = self.decode(
+                [q.slot for q in live],
+                [self.pending[q.id] for q in live],
+                [self.n_prompt + q.decoded for q in live],
+                [True] * len(live),
+            )
+            if logits is not None:
+                return live, logits
+            yield from self.finish(live.pop(), "context_full")
+        return [], None
+
+    def advance(self, live: list[LiveSequence], logits) -> Iterator[Event]:
+        """The decoded sequences take their next token; then the step's counters."""
+        for q in live:
+            q.decoded += 1
+            del self.pending[q.id]
+        self.steps += 1
+        self.track_kv()
+        yield from self.choose(live, logits)
+        yield self.step_finished()
+
+    def step_finished(self) -> StepFinished:
+        seqs = self.tree.sequences
+        live = sum(1 for q in seqs if q.finish_reason is None)
+        return StepFinished(
+            step=self.steps, live=live, finished=len(seqs) - live, created=len(seqs),
+            kv_cells=self.tree.kv_cells(), generated_tokens=self.tree.generated_tokens(),
+            decoded_tokens=self.decoded, elapsed_s=time.perf_counter() - self.t0,
+            decode_s=self.decode_s,
+        )
 
     # engine calls -----------------------------------------------------------
-    def _decode(self, seqs, toks, poss, want):
+    def decode(self, slots, tokens, positions, want):
+        """One engine decode, timed and counted; None when no KV cell was free."""
         t0 = time.perf_counter()
-        logits = self.e.decode(seqs, toks, poss, want)
+        logits = self.engine.decode(slots, tokens, positions, want)
         self.decode_s += time.perf_counter() - t0
         if logits is not None:
-            self.decoded += len(toks)
+            self.decoded += len(tokens)
         return logits
 
-    def _prefill(self, slot: int, tokens: list[int], start: int, last_logits: bool):
+    def prefill(self, slot: int, tokens: list[int], start: int, last_logits: bool):
         """Decode ``tokens`` into ``slot`` from position ``start`` in n_batch chunks."""
-        n, nb, logits = len(tokens), self.e.n_batch, None
+        n, nb, logits = len(tokens), self.engine.n_batch, None
         for i in range(0, n, nb):
             chunk = tokens[i : i + nb]
             want = [False] * len(chunk)
             if last_logits and i + nb >= n:
                 want[-1] = True
-            logits = self._decode(
+            logits = self.decode(
                 [slot] * len(chunk), chunk, list(range(start + i, start + i + len(chunk))), want
             )
             if logits is None:
                 raise ContextError(
-                    f"no free KV cells for a {n}-token prefill; the context holds {self.e.n_ctx}"
+                    f"no free KV cells for a {n}-token prefill; the context holds {self.engine.n_ctx}"
                 )
         return logits
 
-    def _track(self):
-        self.peak = max(self.peak, self.tree.kv_cells())
+    def track_kv(self) -> None:
+        self.peak_kv = max(self.peak_kv, self.tree.kv_cells())
 
-    # the run ----------------------------------------------------------------
-    def events(self) -> Iterator[Event]:
-        t0 = time.perf_counter()
-        s = self.s
-        yield RunStarted(self.prompt, self.P, s, self.model, self.e.n_ctx)
-        for w in self.warnings:
-            yield Notice(w)
-        self.e.clear()
-        prompt_slot = self.slots.take()
-        logits = self._prefill(prompt_slot, self.ids, 0, last_logits=self.resume is None)
-        if self.resume is not None:
-            yield from self._start_resumed(prompt_slot)
-        elif s.method == "parallel":
-            row = logits[-1]
-            (d,) = sampling.distributions(
-                row[None, :], s.temperature, s.top_k_entropy, top_p=s.top_p, need=s.record_candidates,
-                exact_probs=s.record_candidates > 0,
-            )
-            for i in range(s.max_seqs):
-                b = self.tree.add(Branch(id=i, parent=None, fork_pos=0, candidates=self._cands()))
-                b.slot = prompt_slot if i == 0 else self.slots.take()
-                if i:
-                    self.e.copy_seq(prompt_slot, b.slot, self.P)
-            # every sample draws its first token from the prompt's one distribution
-            yield from self._choose(self.tree.branches, [row] * s.max_seqs, [d] * s.max_seqs)
-        else:
-            b = self.tree.add(Branch(id=0, parent=None, fork_pos=0, candidates=self._cands()))
-            b.slot = prompt_slot
-            yield from self._choose([b], [logits[-1]])
-        self._track()
+    # choosing tokens --------------------------------------------------------
+    def new_candidates(self):
+        return [] if self.settings.record_candidates > 0 else None
 
-        while True:
-            live = [b for b in self.tree.branches if b.finish_reason is None]
-            if not live:
-                break
-            if self.cancel is not None and self.cancel.is_set():
-                for b in live:
-                    yield from self._finish(b, "cancelled")
-                break
-            logits = None
-            while live:
-                logits = self._decode(
-                    [b.slot for b in live],
-                    [self.pending[b.id] for b in live],
-                    [self.P + b.decoded for b in live],
-                    [True] * len(live),
-                )
-                if logits is not None:
-                    break
-                # no KV slot: end the youngest live sequence and try again
-                yield from self._finish(live.pop(), "context_full")
-            if not live:
-                break
-            for b in live:
-                b.decoded += 1
-                del self.pending[b.id]
-            self.steps += 1
-            self._track()
-            yield from self._choose(live, logits)
-            yield StepFinished(
-                step=self.steps,
-                live=sum(1 for b in self.tree.branches if b.finish_reason is None),
-                finished=sum(1 for b in self.tree.branches if b.finish_reason is not None),
-                created=len(self.tree.branches),
-                kv_cells=self.tree.kv_cells(),
-                generated_tokens=self.tree.generated_tokens(),
-                decoded_tokens=self.decoded,
-                elapsed_s=time.perf_counter() - t0,
-                decode_s=self.decode_s,
-            )
-        yield RunFinished(self._result(time.perf_counter() - t0))
+    def distributions(self, logits, greedy: bool = False):
+        s = self.settings
+        tau = s.temperature if s.temperature > 0 else 1.0
+        return sampling.distributions(
+            logits, tau, s.top_k_entropy, top_p=0.0 if greedy else s.top_p,
+            need=s.record_candidates,
+            exact_probs=s.record_candidates > 0,  # only shown candidates need them
+        )
 
-    def _cands(self):
-        return [] if self.s.record_candidates > 0 else None
-
-    def _choose(self, rows: list[Branch], logits, dists=None) -> Iterator[Event]:
-        """Pick each row's next token: branch, sample or argmax (rows in creation order)."""
-        s = self.s
+    def choose(self, rows: list[LiveSequence], logits, dists=None) -> Iterator[Event]:
+        """Pick each row's next token: fork, sample or argmax (rows in creation order)."""
+        s = self.settings
         if dists is None:
-            tau = s.temperature if s.temperature > 0 else 1.0
-            top_p = 0.0 if s.method == "greedy" else s.top_p  # greedy never samples
-            dists = sampling.distributions(
-                logits, tau, s.top_k_entropy, top_p=top_p, need=s.record_candidates,
-                exact_probs=s.record_candidates > 0,  # only shown candidates need them
-            )
-        for i, (b, d) in enumerate(zip(rows, dists)):
+            dists = self.distributions(logits, greedy=s.method == "greedy")  # greedy never samples
+        for q, d, row in zip(rows, dists, logits):
             h = d.entropy
-            row = logits[i]
             top2 = sampling.top_two(d, row)
             cands = sampling.top_candidates(d, s.record_candidates) if s.record_candidates else None
             if s.method == "greedy":
-                yield from self._take(b, top2[0], h, top2, cands, branched=False)
+                yield from self.take(q, top2[0], h, top2, cands)
             elif (
                 s.method == "eager"
                 and h >= s.theta
-                and len(self.tree.branches) < s.max_seqs
-                and b.since_branch < s.monitor_window
-                and branch_region.may_fork(s.branch_region, b.text, self.model and self.model.think)
+                and len(self.tree.sequences) < s.max_seqs
+                and q.since_fork < s.monitor_window
+                and branch_region.may_fork(s.branch_region, q.text, self.model and self.model.think)
             ):
-                yield from self._branch(b, h, top2, cands)
+                a, c = top2
+                child = yield from self.fork(q, len(q.tokens), h, a, c, kv_source=q)
+                yield from self.take(q, a, h, top2, cands, forked=True)
+                yield from self.take(child, c, h, top2, cands)
             else:
                 tok = sampling.sample_top_p(d, s.top_p, self.rng)
-                yield from self._take(b, tok, h, top2, cands, branched=False)
+                yield from self.take(q, tok, h, top2, cands)
 
-    def _branch(self, parent: Branch, h: float, top2, cands) -> Iterator[Event]:
-        a, c = top2
-        child = self.tree.add(parent.fork(len(self.tree.branches)))
-        pos = len(parent.tokens)
-        parent.branched_at.add(pos)
-        self.tree.events.append(BranchRecord(parent.id, child.id, pos, h, a, c))
-        yield Branched(parent.id, child.id, pos, h, a, c,
-                       _show(self.e.piece(a)), _show(self.e.piece(c)))
-        # the child shares the parent's cells before either takes its token
+    def fork(self, parent: LiveSequence, pos: int, entropy: float, parent_token: int,
+             child_token: int, kv_source: LiveSequence) -> Iterator[Event]:
+        """Split a child off ``parent`` at ``pos``: in the tree, in the result and in the KV
+        cache (the child shares ``kv_source``'s cells below ``pos``). Returns the child,
+        which has not taken its token yet."""
+        child = self.tree.add(parent.fork(len(self.tree.sequences), pos))
+        child.kv_parent = kv_source
+        fork = Fork(parent.id, child.id, pos, entropy, parent_token, child_token)
+        parent.forked_at.add(pos)
+        self.tree.forks.append(fork)
+        yield Forked(fork, _show(self.engine.piece(parent_token)), _show(self.engine.piece(child_token)))
+        # the child shares the source's cells before either takes its token
         child.slot = self.slots.take()
-        self.e.copy_seq(parent.slot, child.slot, self.P + pos)
+        self.engine.copy_seq(kv_source.slot, child.slot, self.n_prompt + pos)
         child.decoded = pos
-        child.since_branch = parent.since_branch = 0
-        yield from self._take(parent, a, h, top2, cands, branched=True)
-        yield from self._take(child, c, h, top2, cands, branched=False)
+        child.since_fork = parent.since_fork = 0
+        return child
 
-    def _take(self, b: Branch, tok: int, h: float, top2, cands, branched: bool) -> Iterator[Event]:
-        piece = self.e.piece(tok)
-        before = len(b.text)
-        added = b.add_token(tok, piece, h, top2, cands)
-        yield TokenSampled(b.id, len(b.tokens) - 1, tok, added, h, branched, cands)
-        if self.e.is_eog(tok):
-            yield from self._finish(b, "eog")
-        elif self.maxstop and self._hit_stop(b, before):
-            yield from self._finish(b, "stop")
-        elif len(b.tokens) >= self.s.max_new_tokens:
-            yield from self._finish(b, "length")
+    def take(self, q: LiveSequence, tok: int, h: float, top2, cands, forked: bool = False) -> Iterator[Event]:
+        """``q`` takes ``tok``; it finishes on EOG, a stop string or the length cap."""
+        before = len(q.text)
+        added = q.add_token(tok, self.engine.piece(tok), h, top2, cands)
+        yield TokenSampled(q.id, len(q.tokens) - 1, tok, added, h, forked, cands)
+        if self.engine.is_eog(tok):
+            yield from self.finish(q, "eog")
+        elif self.longest_stop and self.hit_stop(q, before):
+            yield from self.finish(q, "stop")
+        elif len(q.tokens) >= self.settings.max_new_tokens:
+            yield from self.finish(q, "length")
         else:
-            self.pending[b.id] = tok
+            self.pending[q.id] = tok
 
-    def _hit_stop(self, b: Branch, before: int) -> bool:
-        start = max(0, before - self.maxstop + 1)
-        cut = min((i for i in (b.text.find(x, start) for x in self.s.stop) if i >= 0), default=-1)
+    def hit_stop(self, q: LiveSequence, before: int) -> bool:
+        """True (and the text cut) when a stop string ends in the text added after ``before``."""
+        start = max(0, before - self.longest_stop + 1)
+        cut = min((i for i in (q.text.find(x, start) for x in self.settings.stop) if i >= 0), default=-1)
         if cut < 0:
             return False
-        b.text = b.text[:cut]
+        q.text = q.text[:cut]
         return True
 
-    def _finish(self, b: Branch, reason: str) -> Iterator[Event]:
-        b.finish_reason = reason
-        self.pending.pop(b.id, None)
-        if b.slot >= 0:
-            self.e.remove_seq(b.slot)
-            self.slots.give(b.slot)
-            b.slot = -1
-        tail = b.decoder.decode(b"", final=True)
+    def finish(self, q: LiveSequence, reason: str) -> Iterator[Event]:
+        """End ``q``: free its engine sequence, flush its text, announce it."""
+        q.finish_reason = reason
+        self.pending.pop(q.id, None)
+        if q.slot >= 0:
+            self.engine.remove_seq(q.slot)
+            self.slots.give(q.slot)
+            q.slot = -1
+        tail = q.decoder.decode(b"", final=True)
         if tail and reason != "stop":
-            b.text += tail
-        yield SequenceFinished(b.id, reason, len(b.tokens), b.text)
+            q.text += tail
+        yield SequenceFinished(q.id, reason, len(q.tokens), q.text)
 
-    def _start_resumed(self, prompt_slot: int) -> Iterator[Event]:
-        """Rebuild the previous tree as records and fork new children at missed branch points."""
-        prev, s = self.resume, self.s
-        for rec in prev.sequences:
-            b = self.tree.add(Branch(id=rec.id, parent=rec.parent, fork_pos=rec.fork_pos))
-            b.tokens, b.entropies = list(rec.tokens), list(rec.entropies)
-            b.pieces = list(rec.pieces or ())
-            b.top2 = list(rec.top2 or ())
-            b.text, b.finish_reason = rec.text, rec.finish_reason
-        for ev in prev.branches:
-            self.tree.branches[ev.parent].branched_at.add(ev.pos)
-        self.tree.events.extend(prev.branches)
-        points = branch_region.keep_points(missed_branch_points(prev, s.theta), prev.sequences,
-                                           s.branch_region, self.model and self.model.think)
-        room = s.max_seqs - len(self.tree.branches)
-        points = points[: max(0, room)]
-        if not points:
-            self.slots.give(prompt_slot)
-            return
-        if len(points) + len({p for p, _ in points}) + 1 > self.e.n_seq_max:
-            raise ContextError("too many branch points to continue at once; lower the extra budget")
-        # one scaffold per parent holds its re-prefilled prefix up to its latest point
-        upto: dict[int, int] = {}
-        for p, i in points:
-            upto[p] = max(upto.get(p, 0), i)
-        scaffold: dict[int, Branch] = {}
-        for p, n in sorted(upto.items()):
-            sc = Branch(id=-1, parent=None, fork_pos=0, kv_base=0)
-            sc.slot = self.slots.take()
-            self.e.copy_seq(prompt_slot, sc.slot, self.P)
-            if n:
-                self._prefill(sc.slot, list(self.tree.branches[p].tokens[:n]), self.P, False)
-            sc.decoded = n
-            scaffold[p] = sc
-            self.tree.scaffolds.append(sc)
-        self.e.remove_seq(prompt_slot)
-        self.slots.give(prompt_slot)
-        self._track()
-        for p, i in points:
-            parent = self.tree.branches[p]
-            a, c = parent.top2[i]
-            tok = c if parent.tokens[i] == a else a
-            h = parent.entropies[i]
-            child = Branch(
-                id=len(self.tree.branches), parent=p, fork_pos=i,
-                tokens=list(parent.tokens[:i]), entropies=list(parent.entropies[:i]),
-                pieces=list(parent.pieces[:i]), top2=list(parent.top2[:i]),
-                text="".join(parent.pieces[:i]), candidates=self._cands(),
-                kv_parent=scaffold[p], kv_base=i,
-            )
-            if child.candidates is not None:
-                child.candidates = [None] * i
-            self.tree.add(child)
-            parent.branched_at.add(i)
-            self.tree.events.append(BranchRecord(p, child.id, i, h, parent.tokens[i], tok))
-            yield Branched(p, child.id, i, h, parent.tokens[i], tok,
-                           _show(self.e.piece(parent.tokens[i])), _show(self.e.piece(tok)))
-            yield from self._take(child, tok, h, parent.top2[i], None, branched=False)
-            if child.finish_reason is None:
-                child.slot = self.slots.take()
-                self.e.copy_seq(scaffold[p].slot, child.slot, self.P + i)
-                child.decoded = i
-        for sc in scaffold.values():
-            self.e.remove_seq(sc.slot)
-            self.slots.give(sc.slot)
-            sc.slot = -1
-        self._track()
-
-    def _result(self, wall: float) -> RunResult:
-        prev = self.resume.stats if self.resume is not None else None
+    # the result -------------------------------------------------------------
+    def result(self) -> RunResult:
         stats = RunStats(
-            prompt_tokens=self.P,
+            prompt_tokens=self.n_prompt,
             generated_tokens=self.tree.generated_tokens(),
-            decoded_tokens=self.decoded + (prev.decoded_tokens if prev else 0),
-            n_sequences=len(self.tree.branches),
-            peak_kv_cells=max(self.peak, prev.peak_kv_cells if prev else 0),
-            wall_s=wall + (prev.wall_s if prev else 0.0),
-            decode_s=self.decode_s + (prev.decode_s if prev else 0.0),
-            steps=self.steps + (prev.steps if prev else 0),
+            decoded_tokens=self.decoded,
+            n_sequences=len(self.tree.sequences),
+            peak_kv_cells=self.peak_kv,
+            wall_s=time.perf_counter() - self.t0,
+            decode_s=self.decode_s,
+            steps=self.steps,
         )
+        if self.resume is not None:
+            stats = stats.add_costs(self.resume.stats)
         return RunResult(
             prompt=self.prompt,
-            settings=self.s,
-            sequences=tuple(b.record() for b in self.tree.branches),
-            branches=tuple(self.tree.events),
+            settings=self.settings,
+            sequences=tuple(q.record() for q in self.tree.sequences),
+            forks=tuple(self.tree.forks),
             stats=stats,
             model=self.model,
-            prompt_token_ids=tuple(self.ids),
+            prompt_token_ids=tuple(self.prompt_ids),
         )
-
-
-def missed_branch_points(result: RunResult, theta: float) -> list[tuple[int, int]]:
-    """(sequence, index) where H ≥ θ but no branch happened, earliest index first.
-
-    Every sequence generates in lockstep, so index order is time order. A child's
-    first token is its parent's branch and is skipped, as are positions that already
-    branched, positions past the monitoring window, and sequences without top-2 data.
-    """
-    done = {(b.parent, b.pos) for b in result.branches}
-    window = result.settings.monitor_window
-    out = []
-    for rec in result.sequences:
-        if not rec.top2:
-            continue
-        last = rec.fork_pos
-        start = rec.fork_pos + (1 if rec.parent is not None else 0)
-        branched = sorted(pos for (p, pos) in done if p == rec.id)
-        for i in range(start, len(rec.tokens)):
-            while branched and branched[0] <= i:
-                last = branched.pop(0)
-            if i - last >= window:
-                break
-            if rec.entropies[i] >= theta and (rec.id, i) not in done:
-                out.append((rec.id, i))
-    out.sort(key=lambda t: (t[1], t[0]))
-    return out
 
 
 def _show(piece: bytes) -> str:

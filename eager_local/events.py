@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .result import ModelInfo, RunResult
+from .result import Fork, ModelInfo, RunResult
 from .settings import Settings
 
 
@@ -42,28 +42,50 @@ class TokenSampled:
     """Text this token added to the sequence (may be '' mid UTF-8 character)."""
     entropy: float
     """Top-K entropy (nats) of the distribution the token was chosen from."""
-    branched: bool
-    """True when this token is the parent's side of a branch at this position."""
+    forked: bool
+    """True when this token is the parent's side of a fork at this position."""
     candidates: tuple[tuple[int, float], ...] | None = None
     """Top candidates (token, probability) when Settings.record_candidates > 0."""
 
 
 @dataclass(frozen=True)
-class Branched:
-    """Sequence ``child`` was forked from ``parent`` at generated position ``pos``.
+class Forked:
+    """Sequence ``fork.child`` split off ``fork.parent`` at generated position ``fork.pos``.
 
-    The parent took ``parent_token`` (most likely), the child ``child_token``
+    The parent took ``fork.parent_token`` (most likely), the child ``fork.child_token``
     (second). The child's own TokenSampled event for position ``pos`` follows.
     """
 
-    parent: int
-    child: int
-    pos: int
-    entropy: float
-    parent_token: int
-    child_token: int
+    fork: Fork
+    """The fork, as the result stores it."""
     parent_piece: str
+    """Text of the parent's token."""
     child_piece: str
+    """Text of the child's token."""
+
+    @property
+    def parent(self) -> int:
+        return self.fork.parent
+
+    @property
+    def child(self) -> int:
+        return self.fork.child
+
+    @property
+    def pos(self) -> int:
+        return self.fork.pos
+
+    @property
+    def entropy(self) -> float:
+        return self.fork.entropy
+
+    @property
+    def parent_token(self) -> int:
+        return self.fork.parent_token
+
+    @property
+    def child_token(self) -> int:
+        return self.fork.child_token
 
 
 @dataclass(frozen=True)
@@ -98,4 +120,4 @@ class RunFinished:
     result: RunResult
 
 
-Event = RunStarted | Notice | TokenSampled | Branched | SequenceFinished | StepFinished | RunFinished
+Event = RunStarted | Notice | TokenSampled | Forked | SequenceFinished | StepFinished | RunFinished

@@ -1,6 +1,6 @@
 """Where eager-local keeps things, computed when asked (tests redirect them).
 
-``EAGER_LOCAL_HOME`` overrides all three with ``$EAGER_LOCAL_HOME/{config,cache,data}``.
+``EAGER_LOCAL_HOME`` overrides both with ``$EAGER_LOCAL_HOME/{config,cache}``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,12 @@ APP = "eager-local"
 
 def _home() -> Path | None:
     h = os.environ.get("EAGER_LOCAL_HOME")
-    return Path(h).expanduser() if h else None
+    if not h:
+        return None
+    from .errors import ConfigError
+    from .user_files import expand_path
+
+    return expand_path(h, "EAGER_LOCAL_HOME", ConfigError)
 
 
 def config_dir() -> Path:
@@ -26,11 +31,6 @@ def config_dir() -> Path:
 def cache_dir() -> Path:
     h = _home()
     return h / "cache" if h else Path(platformdirs.user_cache_dir(APP))
-
-
-def data_dir() -> Path:
-    h = _home()
-    return h / "data" if h else Path(platformdirs.user_data_dir(APP))
 
 
 def user_models_toml() -> Path:

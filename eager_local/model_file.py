@@ -21,8 +21,39 @@ MAGIC = b"GGUF"
 _SCALAR = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
 
 
+#: Architectures llama.cpp loads as encoders only (embeddings, no next-token head).
+ENCODER_ONLY = frozenset({"bert", "modern-bert", "nomic-bert", "nomic-bert-moe", "neo-bert",
+                          "jina-bert-v2", "jina-bert-v3", "eurobert", "t5encoder"})
+#: Tokenizers (tokenizer.ggml.model) whose byte fallback needs a token for every byte;
+#: llama.cpp aborts (std::out_of_range) on text that needs a missing one.
+BYTE_FALLBACK = ("llama", "t5")
+
+
 def check_gguf(path: Path) -> None:
     """Raise ModelError naming ``path`` unless it looks like a complete GGUF file."""
+    _header(path)
+
+
+def check_generative(path: Path) -> None:
+    """Raise ModelError unless llama.cpp can generate text with the model (read from its
+    metadata, before llama.cpp sees the file)."""
+    meta = _header(path)
+    arch = meta.get("general.architecture")
+    if arch in ENCODER_ONLY:
+        raise ModelError(
+            f"{path.name} is an encoder-only model (architecture {arch!r}, for embeddings): "
+            "it cannot generate text; give a generative (decoder) model"
+        )
+    tok = meta.get("tokenizer.ggml.model")
+    missing = meta.get("missing_bytes", 0)
+    if tok in BYTE_FALLBACK and missing:
+        raise ModelError(
+            f"{path.name}: its {tok!r} tokenizer needs a token for each of the 256 bytes and "
+            f"{missing} are missing from its vocabulary; llama.cpp would abort: use another file"
+        )
+
+
+def _header(path: Path) -> dict:
     if not path.exists():
         raise ModelError(f"model file {path} not found: check the path, or run `eager models`")
     if path.is_dir():
@@ -38,7 +69,7 @@ def check_gguf(path: Path) -> None:
                 raise ModelError(
                     f"{path} is not a GGUF model (no GGUF magic at the start): give a .gguf file"
                 )
-            need = _required_size(f)
+            need, meta = _read_header(f)
     except ModelError:
         raise
     except (OSError, struct.error, UnicodeDecodeError, ValueError, KeyError, OverflowError) as e:
@@ -47,61 +78,85 @@ def check_gguf(path: Path) -> None:
         raise ModelError(
             f"{path} is truncated: {size} bytes, its tensors need {need}; download it again"
         )
+    return meta
 
 
-def _required_size(f) -> int:
-    from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
+_WANTED = (b"general.architecture", b"tokenizer.ggml.model")
+_TOKENS = b"tokenizer.ggml.tokens"
 
-    def rd(fmt):
+
+class _HeaderReader:
+    """Reads GGUF header fields from a file, refusing short reads and absurd lengths."""
+
+    def __init__(self, f) -> None:
+        self.f = f
+
+    def value(self, fmt: str):
         n = struct.calcsize("<" + fmt)
-        b = f.read(n)
+        b = self.f.read(n)
         if len(b) != n:
             raise ValueError("unexpected end of file in the header")
         return struct.unpack("<" + fmt, b)[0]
 
-    def rd_str():
-        n = rd("Q")
+    def string(self) -> bytes:
+        n = self.value("Q")
         if n > 1 << 30:
             raise ValueError("string length out of range")
-        b = f.read(n)
+        b = self.f.read(n)
         if len(b) != n:
             raise ValueError("unexpected end of file in a string")
         return b
 
-    def skip(t):
+    def skip(self, t: int) -> None:
+        """Skip a metadata value of type ``t``."""
         if t in _SCALAR:
-            rd(_SCALAR[t])
+            self.value(_SCALAR[t])
         elif t == 8:
-            rd_str()
+            self.string()
         elif t == 9:
-            sub, n = rd("I"), rd("Q")
+            sub, n = self.value("I"), self.value("Q")
             if sub in _SCALAR:
-                f.seek(struct.calcsize("<" + _SCALAR[sub]) * n, os.SEEK_CUR)
+                self.f.seek(struct.calcsize("<" + _SCALAR[sub]) * n, os.SEEK_CUR)
             else:
                 for _ in range(n):
-                    skip(sub)
+                    self.skip(sub)
         else:
             raise ValueError(f"unknown metadata type {t}")
 
-    version = rd("I")
+
+def _read_header(f) -> tuple[int, dict]:
+    """(bytes the file must have, the metadata checked here) from a GGUF header."""
+    from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
+
+    rd = _HeaderReader(f)
+    version = rd.value("I")
     if version not in (2, 3):
         raise ValueError(f"unsupported GGUF version {version}")
-    n_tensors, n_kv = rd("Q"), rd("Q")
+    n_tensors, n_kv = rd.value("Q"), rd.value("Q")
     if n_tensors > 1 << 24 or n_kv > 1 << 24:
         raise ValueError("header counts out of range")
     alignment = 32
+    meta: dict = {}
     for _ in range(n_kv):
-        key = rd_str()
-        t = rd("I")
+        key = rd.string()
+        t = rd.value("I")
         if key == b"general.alignment" and t == 4:
-            alignment = rd("I")
+            alignment = rd.value("I")
+            if alignment == 0 or alignment & (alignment - 1):
+                raise ValueError(f"alignment {alignment} is not a power of two")
+        elif key in _WANTED and t == 8:
+            meta[key.decode()] = rd.string().decode("utf-8", errors="replace")
+        elif key == _TOKENS and t == 9 and rd.value("I") == 8:
+            meta["missing_bytes"] = _missing_bytes(rd.string() for _ in range(rd.value("Q")))
+        elif key == _TOKENS and t == 9:
+            raise ValueError("the token list is not a list of strings")
         else:
-            skip(t)
+            rd.skip(t)
     end = 0
     for _ in range(n_tensors):
-        rd_str()
-        dims = [rd("Q") for _ in range(rd("I"))]
-        ggml_type, offset = rd("I"), rd("Q")
+        rd.string()
+        dims = [rd.value("Q") for _ in range(rd.value("I"))]
+        ggml_type, offset = rd.value("I"), rd.value("Q")
         block, type_size = GGML_QUANT_SIZES[GGMLQuantizationType(ggml_type)]
         n = 1
         for d in dims:
@@ -109,7 +164,21 @@ def _required_size(f) -> int:
         end = max(end, offset + n // block * type_size)
     start = f.tell()
     start += (-start) % alignment
-    return start + end
+    return start + end, meta
+
+
+def _missing_bytes(tokens) -> int:
+    """How many of the 256 bytes have neither a ``<0xXX>`` token nor a one-byte token."""
+    have = set()
+    for t in tokens:
+        if len(t) == 6 and t.startswith(b"<0x") and t.endswith(b">"):
+            try:
+                have.add(int(t[3:5], 16))
+            except ValueError:
+                pass
+        elif len(t) == 1:
+            have.add(t[0])
+    return 256 - len(have)
 
 
 def sha256_of(path: Path) -> str:

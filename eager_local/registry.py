@@ -14,8 +14,9 @@ from importlib import resources
 from pathlib import Path
 
 from . import locations
-from .errors import ConfigError, ModelError
+from .errors import ConfigError, EagerError, ModelError
 from .settings import Settings
+from .user_files import expand_path
 
 KEYS = {
     "path": str,
@@ -84,10 +85,10 @@ class Registry:
         from_default = not name
         name = name or self.default
         if name is None:
-            raise ModelError("no model given and models.toml names no default: pass --model")
+            raise ModelError("no model given and models.toml names no default: pass ⟨model⟩")
         if name in self.models:
             return self.models[name]
-        p = Path(name).expanduser()
+        p = expand_path(name, "model", ModelError)
         if name.endswith(".gguf") or "/" in name or p.exists():
             return ModelSpec(alias=None, path=str(p.resolve()), origin="command line")
         known = ", ".join(sorted(self.models)) or "none"
@@ -190,7 +191,7 @@ def _read(f: Path) -> tuple[str | None, dict[str, dict]]:
 def model_path(spec: ModelSpec, *, assemble: bool = True) -> Path:
     """The GGUF file of ``spec``; an embedded model is assembled into the cache on first use."""
     if spec.path is not None:
-        return Path(spec.path).expanduser()
+        return expand_path(spec.path, f"path of model {spec.alias!r} in {spec.origin}:", ModelError)
     if spec.package is None:
         raise ModelError(f"model {spec.alias!r} has neither path nor package in {spec.origin}")
     try:
@@ -265,3 +266,45 @@ def expected_sha256(spec: ModelSpec) -> str | None:
         except ImportError:
             return None
     return None
+
+
+def default_theta(model: str | None) -> float:
+    """θ for a model when none is given: the one rule (``ModelSpec.default_theta``)."""
+    try:
+        spec = load_registry().get(model)
+    except EagerError:
+        return DEFAULT_THETA  # the model error is reported when the model is loaded
+    return spec.default_theta
+
+
+def describe_model(spec: ModelSpec, verify: bool = False) -> dict:
+    """What ``eager models`` and the TUI's picker show: where the file is, whether it is
+    present, its size and (``verify``) whether its header and sha256 check out."""
+    from .model_file import check_gguf, sha256_of
+
+    row = {"alias": spec.alias, "source": spec.source, "n_ctx": spec.n_ctx,
+           "n_gpu_layers": spec.n_gpu_layers, "prompt_format": spec.prompt_format,
+           "theta": spec.default_theta, "description": spec.description, "origin": spec.origin}
+    try:
+        path = model_path(spec, assemble=False)
+    except ModelError as e:
+        row.update(path=None, present=False, status=e.message)
+        return row
+    row["path"] = str(path)
+    present = Path(path).is_file()
+    row["present"] = present
+    row["size"] = Path(path).stat().st_size if present else None
+    if not present:
+        row["status"] = "assembled on first use" if spec.package else "missing"
+    else:
+        row["status"] = "present"
+    if verify and present:
+        try:
+            check_gguf(Path(path))
+            digest = sha256_of(Path(path))
+            want = expected_sha256(spec)
+            row["sha256"] = digest
+            row["status"] = ("verified" if want == digest else "SHA256 MISMATCH") if want else "ok (no sha256 to compare)"
+        except ModelError as e:
+            row["status"] = e.message
+    return row

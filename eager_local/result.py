@@ -1,4 +1,4 @@
-"""The finished run: sequences, branch events and statistics, as plain data.
+"""The finished run: sequences, forks and statistics, as plain data.
 
 ``RunResult.to_json()`` is the document ``eager run --json`` prints and the TUI
 saves and loads; ``RunResult.from_json`` reads it back.
@@ -6,7 +6,7 @@ saves and loads; ``RunResult.from_json`` reads it back.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .final_answer import final_answer
 from .settings import Settings
@@ -74,14 +74,17 @@ class SequenceRecord:
 
 
 @dataclass(frozen=True)
-class BranchRecord:
-    """A branch event: ``child`` was forked from ``parent`` at ``pos``."""
+class Fork:
+    """A fork: sequence ``child`` split off ``parent`` at generated position ``pos``."""
 
     parent: int
+    """The sequence that kept going."""
     child: int
+    """The sequence created here."""
     pos: int
-    """Generated-token index of the branch token (= the child's fork_pos)."""
+    """Generated-token index of the fork (= the child's fork_pos)."""
     entropy: float
+    """Top-K entropy (nats) of the distribution at the fork."""
     parent_token: int
     """The most likely token, taken by the parent."""
     child_token: int
@@ -106,6 +109,18 @@ class RunStats:
     steps: int = 0
     """Batched decode steps after the prompt."""
 
+    def add_costs(self, other: "RunStats") -> "RunStats":
+        """These stats with ``other``'s costs added: decoded tokens, time and steps
+        summed, the peak KV the larger of the two (counts are left as they are)."""
+        return replace(
+            self,
+            decoded_tokens=self.decoded_tokens + other.decoded_tokens,
+            peak_kv_cells=max(self.peak_kv_cells, other.peak_kv_cells),
+            wall_s=self.wall_s + other.wall_s,
+            decode_s=self.decode_s + other.decode_s,
+            steps=self.steps + other.steps,
+        )
+
 
 @dataclass(frozen=True)
 class RunResult:
@@ -114,7 +129,8 @@ class RunResult:
     prompt: str
     settings: Settings
     sequences: tuple[SequenceRecord, ...]
-    branches: tuple[BranchRecord, ...]
+    forks: tuple[Fork, ...]
+    """Every fork, in the order it happened (the JSON key is "branches")."""
     stats: RunStats
     model: ModelInfo | None = None
     prompt_token_ids: tuple[int, ...] = field(default=(), repr=False)
@@ -154,7 +170,7 @@ class RunResult:
                     "parent_token": b.parent_token,
                     "child_token": b.child_token,
                 }
-                for b in self.branches
+                for b in self.forks
             ],
             "stats": {
                 "prompt_tokens": self.stats.prompt_tokens,
@@ -170,7 +186,11 @@ class RunResult:
 
     @classmethod
     def from_json(cls, doc: dict) -> "RunResult":
-        """Read back a document written by ``to_json`` (KeyError/TypeError if malformed)."""
+        """Read back a document written by ``to_json``; ``RunFileError`` naming the first
+        problem of a malformed one (see eager_local.run_file)."""
+        from .run_file import check_run_doc
+
+        check_run_doc(doc)
         params = {k: v for k, v in doc["params"].items() if k in _SETTING_NAMES}
         params["stop"] = tuple(params.get("stop", ()))
         settings = Settings(**params)
@@ -190,8 +210,8 @@ class RunResult:
             )
             for s in doc["sequences"]
         )
-        branches = tuple(
-            BranchRecord(
+        forks = tuple(
+            Fork(
                 parent=int(b["parent"]),
                 child=int(b["child"]),
                 pos=int(b["pos"]),
@@ -217,4 +237,4 @@ class RunResult:
         think = tuple(p["think"]) if p.get("think") else None
         model = None if m is None else ModelInfo(m.get("alias"), m["path"], m.get("sha256"), p.get("n_ctx"),
                                                  p.get("n_gpu_layers"), p.get("prompt_format"), think)
-        return cls(doc.get("prompt", ""), settings, seqs, branches, stats, model)
+        return cls(doc.get("prompt", ""), settings, seqs, forks, stats, model)

@@ -73,7 +73,7 @@ def distributions(
 
     ``top_p``: the nucleus ``sample_top_p`` will draw from (1.0 keeps every
     candidate, 0 when no row will be sampled); ``need``: how many leading
-    candidates must be listed (at least 2, for the branch tokens);
+    candidates must be listed (at least 2, for the fork tokens);
     ``exact_probs=False``: a cut list's probabilities may be normalised by a
     lower bound of the row's mass (too high by at most 63× the mass left out,
     ~1e-6 typically); the draws of ``sample_top_p`` are exact either way.

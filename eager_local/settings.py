@@ -12,15 +12,19 @@ METHODS = ("eager", "parallel", "greedy")
 #: llama.cpp refuses sequence ids at or above this (LLAMA_MAX_SEQ).
 MAX_SEQUENCES = 256
 
+#: llama.cpp's thread pool holds at most this many threads (GGML_MAX_N_THREADS);
+#: more crash it (100000 threads: a segfault; more: std::bad_alloc).
+MAX_THREADS = 512
+
 
 @dataclass(frozen=True)
 class Settings:
-    """How one prompt is decoded. Defaults follow docs/eager-method.md."""
+    """How one prompt is decoded. Defaults follow the paper (README.md, "How EAGER is done here")."""
 
     method: str = "eager"
     """``eager`` (EAGer-init), ``parallel`` (full parallel sampling) or ``greedy``."""
     theta: float = 2.0
-    """Entropy threshold θ in nats: a sequence branches where H ≥ θ."""
+    """Entropy threshold θ in nats: a sequence forks where H ≥ θ."""
     max_seqs: int = 8
     """Cap M: sequences created for the prompt (EAGER) or sampled (parallel)."""
     temperature: float = 0.6
@@ -36,7 +40,7 @@ class Settings:
     stop: tuple[str, ...] = ()
     """Stop strings: a sequence finishes when its text contains one."""
     monitor_window: int = 1000
-    """Generated tokens without a branch after which a sequence stops being monitored."""
+    """Generated tokens without a fork after which a sequence stops being monitored."""
     record_candidates: int = 0
     """Keep this many top candidates (token, probability) per token, for inspection."""
     branch_region: str = "auto"
@@ -57,40 +61,48 @@ class Settings:
                 f"unknown method {self.method!r}: use one of {', '.join(METHODS)}"
             )
         if not _finite(self.theta) or self.theta < 0:
-            raise SettingsError(f"theta must be a number ≥ 0 (got {self.theta}); try 1.0")
+            raise SettingsError(f"⟨theta⟩ must be a number ≥ 0 (got {self.theta}); try 1.0")
         if not isinstance(self.max_seqs, int) or not 1 <= self.max_seqs <= MAX_SEQUENCES:
             raise SettingsError(
-                f"max-seqs must be an integer between 1 and {MAX_SEQUENCES} (got {self.max_seqs}); "
+                f"⟨max_seqs⟩ must be an integer between 1 and {MAX_SEQUENCES} (got {self.max_seqs}); "
                 "llama.cpp holds at most 256 sequences"
             )
+        if self.method != "greedy" and _number(self.temperature) and not _finite(self.temperature):
+            raise SettingsError(f"⟨temperature⟩ must be a finite number > 0 (got {self.temperature}); 0.6 is the usual value")
         if self.method != "greedy" and (not _finite(self.temperature) or self.temperature <= 0):
             raise SettingsError(
-                f"temperature must be > 0 for sampling (got {self.temperature}); "
-                "use --method greedy for argmax decoding"
+                f"⟨temperature⟩ must be > 0 for sampling (got {self.temperature}); "
+                "use ⟨method⟩ greedy for argmax decoding"
             )
         if not _finite(self.top_p) or not 0 < self.top_p <= 1:
-            raise SettingsError(f"top-p must be in (0, 1] (got {self.top_p}); 0.95 is the usual value")
+            raise SettingsError(f"⟨top_p⟩ must be in (0, 1] (got {self.top_p}); 0.95 is the usual value")
         if not isinstance(self.top_k_entropy, int) or self.top_k_entropy < 2:
             raise SettingsError(
-                f"top-k-entropy must be an integer ≥ 2 (got {self.top_k_entropy}); the paper uses 20"
+                f"⟨top_k_entropy⟩ must be an integer ≥ 2 (got {self.top_k_entropy}); the paper uses 20"
             )
         if not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
-            raise SettingsError(f"max-new-tokens must be an integer ≥ 1 (got {self.max_new_tokens})")
+            raise SettingsError(f"⟨max_new_tokens⟩ must be an integer ≥ 1 (got {self.max_new_tokens})")
         if not isinstance(self.monitor_window, int) or self.monitor_window < 1:
-            raise SettingsError(f"monitor window must be an integer ≥ 1 (got {self.monitor_window}); the paper uses 1000")
+            raise SettingsError(f"⟨monitor_window⟩ must be an integer ≥ 1 (got {self.monitor_window}); the paper uses 1000")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise SettingsError(f"seed must be an integer ≥ 0 (got {self.seed})")
+            raise SettingsError(f"⟨seed⟩ must be an integer ≥ 0 (got {self.seed})")
         if any(not isinstance(s, str) or s == "" for s in self.stop):
-            raise SettingsError("stop strings must be non-empty text: drop the empty --stop")
+            raise SettingsError("stop strings must be non-empty text: drop the empty ⟨stop⟩")
+        if any(not _utf8(s) for s in self.stop):
+            raise SettingsError("stop strings must be valid UTF-8 text: one holds bytes that are not")
         if self.branch_region not in ("auto", "think", "answer", "all"):
-            raise SettingsError(f"branch region must be think, answer or all (got {self.branch_region!r})")
+            raise SettingsError(f"⟨branch_region⟩ must be think, answer or all (got {self.branch_region!r})")
         if not isinstance(self.record_candidates, int) or self.record_candidates < 0:
-            raise SettingsError(f"record_candidates must be an integer ≥ 0 (got {self.record_candidates})")
+            raise SettingsError(f"⟨record_candidates⟩ must be an integer ≥ 0 (got {self.record_candidates})")
         return self
 
     def with_(self, **changes) -> "Settings":
         """A copy with some fields changed (and validated)."""
         return replace(self, **changes).validate()
+
+    def with_stops(self, more) -> "Settings":
+        """A copy with the stop strings ``more`` added after its own (no duplicates), validated."""
+        return self.with_(stop=tuple(dict.fromkeys(tuple(self.stop) + tuple(more))))
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -98,8 +110,20 @@ class Settings:
         return d
 
 
+def _number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # surrogate escapes: non-UTF-8 bytes in a command-line argument
+        return False
+    return True
+
+
 def _finite(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
-__all__ = ["Settings", "METHODS", "MAX_SEQUENCES"]
+__all__ = ["Settings", "METHODS", "MAX_SEQUENCES", "MAX_THREADS"]

@@ -1,6 +1,8 @@
-"""The branch tree while it grows: live sequences, their text, and KV accounting.
+"""The sequence tree while it grows: live sequences, their text, and KV accounting.
 
-Plain data and arithmetic; no llama.cpp, no I/O.
+Plain data and arithmetic; no llama.cpp, no I/O. A fork in the tree is where a
+child sequence splits off its parent (``LiveSequence.fork``); its KV side (a
+sequence-id copy in the engine) is done by the controller.
 """
 
 from __future__ import annotations
@@ -8,73 +10,92 @@ from __future__ import annotations
 import codecs
 from dataclasses import dataclass, field
 
-from .result import BranchRecord, SequenceRecord
+from .result import Fork, SequenceRecord
+
+
+def _utf8_decoder() -> codecs.IncrementalDecoder:
+    return codecs.getincrementaldecoder("utf-8")(errors="replace")
 
 
 @dataclass(eq=False)
-class Branch:
-    """A sequence of the tree while it is being generated."""
+class LiveSequence:
+    """A sequence of the tree while it is being generated (or shown as it grows)."""
 
     id: int
+    """Index in creation order, 0 for the root."""
     parent: int | None
+    """The sequence this one was forked from; None for a root."""
     fork_pos: int
+    """Generated tokens shared with the parent (0 for a root)."""
     tokens: list[int] = field(default_factory=list)
+    """Every generated token, the shared prefix included."""
     entropies: list[float] = field(default_factory=list)
+    """Top-K entropy (nats) of the distribution each token came from."""
     pieces: list[str] = field(default_factory=list)
-    candidates: list[tuple] | None = None
+    """The text each token added ('' inside a UTF-8 character)."""
+    candidates: list[tuple | None] | None = None
+    """Top candidates (token, probability) per token when recorded, else None."""
     text: str = ""
-    decoder: codecs.IncrementalDecoder = field(
-        default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="replace")
-    )
+    """Decoded text so far (cut before a stop string once finished)."""
+    decoder: codecs.IncrementalDecoder = field(default_factory=_utf8_decoder)
+    """UTF-8 decoder of the token bytes (a character may span tokens)."""
     slot: int = -1
-    """llama.cpp sequence id holding this branch's KV, -1 when none."""
-    kv_parent: "Branch | None" = None
-    """The branch whose KV cells this one shares below ``kv_base`` (None: owns all)."""
+    """llama.cpp sequence id holding this sequence's KV, -1 when none."""
+    kv_parent: "LiveSequence | None" = None
+    """The sequence whose KV cells this one shares below ``kv_base`` (None: owns all)."""
     kv_base: int = 0
-    """First generated index whose KV cell this branch owns."""
+    """First generated index whose KV cell this sequence owns."""
     decoded: int = 0
-    """Generated tokens of this branch whose KV is in the cache."""
-    since_branch: int = 0
-    """Tokens generated since this branch was created or last branched."""
+    """Generated tokens of this sequence whose KV is in the cache."""
+    since_fork: int = 0
+    """Tokens generated since this sequence was created or last forked."""
     finish_reason: str | None = None
-    top2: list[tuple[int, int]] = field(default_factory=list)
-    """The two most likely tokens at each position (what a later branch would take)."""
-    branched_at: set[int] = field(default_factory=set)
-    """Generated indices where this branch was the parent of a branch event."""
+    """None while the sequence is live."""
+    top2: list[tuple[int, int] | None] = field(default_factory=list)
+    """The two most likely tokens at each position (what a later fork would take)."""
+    forked_at: set[int] = field(default_factory=set)
+    """Generated indices where this sequence was the parent of a fork."""
 
     def add_token(self, token: int, piece: bytes, entropy: float, top2, cands=None) -> str:
-        """Append a token; return the text it added."""
-        s = self.decoder.decode(piece)
+        """Append a token from its bytes; return the text it added."""
+        text = self.decoder.decode(piece)
+        self.append(token, text, entropy, top2, cands)
+        return text
+
+    def append(self, token: int, text: str, entropy: float, top2=None, cands=None) -> None:
+        """Append a token whose text is already decoded."""
         self.top2.append(top2)
         self.tokens.append(token)
         self.entropies.append(entropy)
-        self.pieces.append(s)
+        self.pieces.append(text)
         if self.candidates is not None:
             self.candidates.append(cands)
-        self.text += s
-        self.since_branch += 1
-        return s
+        self.text += text
+        self.since_fork += 1
 
-    def fork(self, child_id: int) -> "Branch":
-        """A child sharing everything generated so far (before this step's token)."""
-        dec = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        dec.setstate(self.decoder.getstate())
-        return Branch(
+    def fork(self, child_id: int, pos: int | None = None) -> "LiveSequence":
+        """A child sharing this sequence's first ``pos`` tokens (default: all so far)."""
+        pos = len(self.tokens) if pos is None else pos
+        dec = _utf8_decoder()
+        if pos == len(self.tokens):
+            dec.setstate(self.decoder.getstate())  # a character may be half decoded
+        return LiveSequence(
             id=child_id,
             parent=self.id,
-            fork_pos=len(self.tokens),
-            tokens=list(self.tokens),
-            entropies=list(self.entropies),
-            pieces=list(self.pieces),
-            candidates=None if self.candidates is None else list(self.candidates),
-            text=self.text,
+            fork_pos=pos,
+            tokens=self.tokens[:pos],
+            entropies=self.entropies[:pos],
+            pieces=self.pieces[:pos],
+            candidates=None if self.candidates is None else self.candidates[:pos],
+            text=self.text if pos == len(self.tokens) else "".join(self.pieces[:pos]),
             decoder=dec,
             kv_parent=self,
-            kv_base=len(self.tokens),
-            top2=list(self.top2),
+            kv_base=pos,
+            top2=self.top2[:pos],
         )
 
     def record(self) -> SequenceRecord:
+        """The finished record (a live one is recorded as cancelled)."""
         return SequenceRecord(
             id=self.id,
             parent=self.parent,
@@ -88,42 +109,56 @@ class Branch:
             top2=tuple(self.top2),
         )
 
+    @classmethod
+    def from_record(cls, rec: SequenceRecord, candidates: bool = False) -> "LiveSequence":
+        """A finished record back as a tree member (to continue or to show it)."""
+        n = len(rec.tokens)
+        cands = None
+        if candidates:
+            cands = list(rec.candidates) if rec.candidates is not None else [None] * n
+        return cls(
+            id=rec.id, parent=rec.parent, fork_pos=rec.fork_pos,
+            tokens=list(rec.tokens), entropies=list(rec.entropies),
+            pieces=list(rec.pieces or ()), candidates=cands, text=rec.text,
+            finish_reason=rec.finish_reason, top2=list(rec.top2 or ()),
+        )
 
-class BranchTree:
-    """All branches of one prompt, in creation order."""
+
+class SequenceTree:
+    """All sequences of one prompt, in creation order, and the forks between them."""
 
     def __init__(self, prompt_tokens: int) -> None:
         self.prompt_tokens = prompt_tokens
-        self.branches: list[Branch] = []
-        self.events: list[BranchRecord] = []
-        self.scaffolds: list[Branch] = []
-        """Hidden branches that hold a re-prefilled prefix while children copy it."""
+        self.sequences: list[LiveSequence] = []
+        self.forks: list[Fork] = []
+        self.scaffolds: list[LiveSequence] = []
+        """Hidden sequences that hold a re-prefilled prefix while children copy it."""
 
-    def add(self, b: Branch) -> Branch:
-        assert b.id == len(self.branches)
-        self.branches.append(b)
-        return b
+    def add(self, seq: LiveSequence) -> LiveSequence:
+        assert seq.id == len(self.sequences)
+        self.sequences.append(seq)
+        return seq
 
-    @property
-    def live(self) -> list[Branch]:
-        return [b for b in self.branches if b.finish_reason is None]
+    def live(self) -> list[LiveSequence]:
+        """The sequences still generating, in creation order."""
+        return [q for q in self.sequences if q.finish_reason is None]
 
     def generated_tokens(self) -> int:
         """Tokens of the tree, each shared prefix counted once."""
-        return sum(len(b.tokens) - b.fork_pos for b in self.branches)
+        return sum(len(q.tokens) - q.fork_pos for q in self.sequences)
 
     def kv_cells(self) -> int:
-        """KV cells held now: the prompt plus every distinct generated cell of a branch in the cache.
+        """KV cells held now: the prompt plus every distinct generated cell of a sequence in the cache.
 
-        A branch owns the cells from ``kv_base`` to ``decoded``; below ``kv_base``
+        A sequence owns the cells from ``kv_base`` to ``decoded``; below ``kv_base``
         it references its ``kv_parent``'s cells. An owner's referenced cells are
         always a prefix of its own range, so the union is a running maximum.
         """
-        reach: dict[int, tuple[Branch, int]] = {}
-        for b in self.branches + self.scaffolds:
-            if b.slot < 0:
+        reach: dict[int, tuple[LiveSequence, int]] = {}
+        for q in self.sequences + self.scaffolds:
+            if q.slot < 0:
                 continue
-            node, upto = b, b.decoded
+            node, upto = q, q.decoded
             while node is not None:
                 seen = reach.get(id(node))
                 if seen is not None and seen[1] >= upto:

@@ -51,7 +51,7 @@ def add_model(path: str, alias: str | None, make_default: bool, known: set[str],
     if not ALIAS.match(alias):
         raise ModelError(f"alias {alias!r}: use letters, digits, '.', '_' and '-' (starting with a letter or digit)")
     if alias in known:
-        raise ModelError(f"{alias!r} already names a model: pick another --alias, or `eager models rm {alias}` first")
+        raise ModelError(f"{alias!r} already names a model: pick another ⟨alias⟩, or `eager models rm {alias}` first")
     doc = read_user(file)
     doc.setdefault("models", {})[alias] = {"path": str(gguf)}
     if make_default:

@@ -1,10 +1,5 @@
-"""eager-local's terminal UI (Textual). The core package never imports this one."""
+"""eager-local's terminal UI (Textual). The core package never imports this one.
 
-from __future__ import annotations
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m tui``: the same as ``eager tui``."""
-    from eager_local.cli import main as cli_main
-
-    return cli_main(["tui", *(argv or [])])
+``python -m tui`` is the ``eager tui`` command (tui/__main__.py hands its
+arguments to the CLI, the one place the TUI package meets it).
+"""

@@ -1,5 +1,7 @@
+"""``python -m tui``: the same as ``eager tui``."""
+
 import sys
 
-from . import main
+from eager_local.cli import main
 
-sys.exit(main(sys.argv[1:]))
+sys.exit(main(["tui", *sys.argv[1:]]))

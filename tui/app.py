@@ -1,4 +1,4 @@
-"""The eager-local TUI: run a prompt and watch its branch tree grow, token by token.
+"""The eager-local TUI: run a prompt and watch its sequence tree grow, token by token.
 
 Generation runs in a thread worker that posts ``EventBatch`` messages; every
 widget change happens here, in message handlers on the UI thread.
@@ -26,8 +26,8 @@ from .live_run import LiveRun
 from .messages import EventBatch, ModelStatus, RunFailed
 from .runner import Loader, ModelCache, default_loader, pump
 from .screens.help import HelpScreen, help_markdown
-from .widgets.branch_tree import BranchTree
-from .widgets.controls import Controls, ModelChoice, registry_choices
+from .widgets.sequence_tree import SequenceTreeView
+from .widgets.controls import Controls, ModelChoice, registry_choices, setting_label
 from .widgets.entropy_plot import EntropyPlot
 from .widgets.inspector import Inspector
 from .widgets.legend import Legend
@@ -88,7 +88,7 @@ class EagerApp(RunFiles, App):
             with Vertical(id="main"):
                 yield StatsBar(self.show_rates, id="stats")
                 with Horizontal(id="top"):
-                    yield BranchTree(id="tree")
+                    yield SequenceTreeView(id="tree")
                     with Vertical(id="textbox"):
                         yield Legend(id="legend")
                         yield TokenView(id="text")
@@ -100,7 +100,7 @@ class EagerApp(RunFiles, App):
 
     def on_mount(self) -> None:
         self._main.query_one("#controls").border_title = "run"
-        self._main.query_one("#tree").border_title = "branch tree"
+        self._main.query_one("#tree").border_title = "sequence tree"
         self._main.query_one("#textbox").border_title = "text (coloured by entropy)"
         self._main.query_one("#inspector-box").border_title = "token inspector"
         self._main.query_one("#plot").border_title = "entropy per token"
@@ -140,7 +140,7 @@ class EagerApp(RunFiles, App):
             prompt, spec, settings = self._main.query_one(Controls).read(self.base_settings)
             settings = settings.with_(record_candidates=settings.top_k_entropy)
         except EagerError as e:
-            self.notify(e.message, severity="error", title=e.title)
+            self.notify(e.worded(setting_label), severity="error", title=e.title)
             return
         self._run_id += 1
         self._cancel = threading.Event()
@@ -172,7 +172,7 @@ class EagerApp(RunFiles, App):
 
                 pump(events, model.engine, emit, ready=drawn.is_set)
         except EagerError as e:
-            post(RunFailed(run_id, e.one_line()))
+            post(RunFailed(run_id, e.one_line(setting_label)))
 
     def action_stop(self) -> None:
         if self.running and self._cancel is not None:
@@ -198,7 +198,7 @@ class EagerApp(RunFiles, App):
                 self.notify(ev.message, severity="warning", title="note", timeout=8)
             elif isinstance(ev, RunFinished):
                 finished = True
-        tree = self._main.query_one(BranchTree)
+        tree = self._main.query_one(SequenceTreeView)
         if structural:
             tree.rebuild(run, self.sel)
             self._main.query_one(Legend).show(run.settings.theta, run.settings.top_k_entropy)
@@ -210,7 +210,7 @@ class EagerApp(RunFiles, App):
             stopped = bool(self._cancel and self._cancel.is_set())
             self._set_running(False, "stopped" if stopped else "finished")
             st = run.result.stats
-            self.notify(f"{st.n_sequences} sequences, {len(run.branches)} branches, "
+            self.notify(f"{st.n_sequences} sequences, {len(run.forks)} forks, "
                         f"{st.generated_tokens} tokens", title="stopped" if stopped else "finished")
         else:
             self._main.query_one(StatsBar).show(run, "stopping" if self._cancel and self._cancel.is_set() else "running")
@@ -239,11 +239,11 @@ class EagerApp(RunFiles, App):
             self.action_stop()
 
     # selection -------------------------------------------------------------
-    def on_branch_tree_chosen(self, msg: BranchTree.Chosen) -> None:
+    def on_sequence_tree_view_chosen(self, msg: SequenceTreeView.Chosen) -> None:
         if self.live is None or msg.ref.seq >= len(self.live.seqs):
             return
         self.sel, self.cursor = msg.ref.seq, msg.ref.pos
-        self._main.query_one(BranchTree).update_leaves(self.live, (), self.sel)
+        self._main.query_one(SequenceTreeView).update_leaves(self.live, (), self.sel)
         self._show_selection()
 
     def on_token_view_cursor_moved(self, msg: TokenView.CursorMoved) -> None:
@@ -256,7 +256,7 @@ class EagerApp(RunFiles, App):
             view.show(None, 2.0, 20, set(), None)
         else:
             s = run.settings
-            view.show(run.seqs[self.sel], s.theta, s.top_k_entropy, run.branch_positions(self.sel), self.cursor)
+            view.show(run.seqs[self.sel], s.theta, s.top_k_entropy, run.fork_positions(self.sel), self.cursor)
         self._show_inspector()
 
     def _show_inspector(self) -> None:
@@ -275,7 +275,7 @@ class EagerApp(RunFiles, App):
 
     def _redraw_all(self) -> None:
         run = self.live
-        self._main.query_one(BranchTree).rebuild(run, self.sel)
+        self._main.query_one(SequenceTreeView).rebuild(run, self.sel)
         if run is not None:
             self._main.query_one(Legend).show(run.settings.theta, run.settings.top_k_entropy)
         self._show_selection()

@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from eager_local.events import (
-    Branched,
-    Notice,
+    Forked,
     RunFinished,
     RunStarted,
     SequenceFinished,
@@ -19,52 +18,17 @@ from eager_local.events import (
 )
 from eager_local.result import ModelInfo, RunResult
 from eager_local.settings import Settings
-
-Candidates = tuple[tuple[int, float], ...]
-
-
-@dataclass
-class LiveSeq:
-    """One sequence as far as it has been decoded (mutable: it grows)."""
-
-    id: int
-    """eager-local's sequence id (creation order)."""
-    parent: int | None
-    """The sequence this one was forked from, None for a root."""
-    fork_pos: int
-    """Generated tokens shared with the parent."""
-    tokens: list[int] = field(default_factory=list)
-    """Every generated token, the shared prefix included."""
-    pieces: list[str] = field(default_factory=list)
-    """The text each token added ('' inside a UTF-8 character)."""
-    entropies: list[float] = field(default_factory=list)
-    """Top-K entropy (nats) of the distribution each token came from."""
-    candidates: list[Candidates | None] = field(default_factory=list)
-    """Top candidates (token, probability) per token, when recorded."""
-    finish_reason: str | None = None
-    """None while the sequence is live."""
-
-    @property
-    def text(self) -> str:
-        return "".join(self.pieces)
+from eager_local.tree import LiveSequence
 
 
-#: A branch event with the text of both competing tokens: the core's own event.
-BranchPoint = Branched
+#: Counters before the first step.
+NO_STEP = StepFinished(0, 0, 0, 0, 0, 0, 0, 0.0, 0.0)
 
 
-@dataclass(frozen=True)
-class Counters:
-    """The latest live counters (from StepFinished)."""
-
-    step: int = 0
-    live: int = 0
-    finished: int = 0
-    created: int = 0
-    kv_cells: int = 0
-    generated_tokens: int = 0
-    decoded_tokens: int = 0
-    elapsed_s: float = 0.0
+def finished_counters(stats) -> StepFinished:
+    """The counters of a finished run, from its statistics."""
+    return StepFinished(stats.steps, 0, stats.n_sequences, stats.n_sequences, stats.peak_kv_cells,
+                        stats.generated_tokens, stats.decoded_tokens, stats.wall_s, stats.decode_s)
 
 
 @dataclass
@@ -76,67 +40,57 @@ class LiveRun:
     model: ModelInfo | None = None
     n_ctx: int = 0
     prompt_tokens: int = 0
-    seqs: list[LiveSeq] = field(default_factory=list)
-    """Indexed by sequence id."""
-    branches: list[BranchPoint] = field(default_factory=list)
-    counters: Counters = field(default_factory=Counters)
+    seqs: list[LiveSequence] = field(default_factory=list)
+    """Indexed by sequence id (the core's live sequences, fed from events)."""
+    forks: list[Forked] = field(default_factory=list)
+    """Every fork so far, with the text of both tokens."""
+    counters: StepFinished = NO_STEP
+    """The latest live counters (the last StepFinished)."""
     result: RunResult | None = None
     """Set when the run finished (or was loaded)."""
     vocab: dict[int, str] = field(default_factory=dict)
     """Text of candidate tokens, so the inspector can name them."""
-    notices: list[str] = field(default_factory=list)
 
     @property
     def finished(self) -> bool:
         return self.result is not None
 
     def apply(self, ev) -> bool:
-        """Fold one event in; return True when the branch structure changed."""
+        """Fold one event in; return True when the tree's shape changed."""
         if isinstance(ev, RunStarted):
             self.prompt, self.settings, self.model = ev.prompt, ev.settings, ev.model
             self.n_ctx, self.prompt_tokens = ev.n_ctx, ev.prompt_tokens
             return True
         if isinstance(ev, TokenSampled):
             s = self._seq(ev.seq)
-            s.tokens.append(ev.token)
-            s.pieces.append(ev.piece)
-            s.entropies.append(ev.entropy)
-            s.candidates.append(ev.candidates)
+            s.append(ev.token, ev.piece, ev.entropy, None, ev.candidates)
             return len(s.tokens) == 1 and s.parent is None
-        if isinstance(ev, Branched):
-            p = self._seq(ev.parent)  # a root can branch before its first token arrives
-            n = ev.pos
+        if isinstance(ev, Forked):
+            p = self._seq(ev.parent)  # a root can fork before its first token arrives
             self._seq(ev.child - 1)
-            child = LiveSeq(ev.child, ev.parent, n, p.tokens[:n], p.pieces[:n],
-                            p.entropies[:n], p.candidates[:n])
+            child = p.fork(ev.child, ev.pos)
             if len(self.seqs) == ev.child:
                 self.seqs.append(child)
             else:
                 self.seqs[ev.child] = child
-            self.branches.append(ev)
+            self.forks.append(ev)
             return True
         if isinstance(ev, SequenceFinished):
             self.seqs[ev.seq].finish_reason = ev.reason
             return False
         if isinstance(ev, StepFinished):
-            self.counters = Counters(ev.step, ev.live, ev.finished, ev.created, ev.kv_cells,
-                                     ev.generated_tokens, ev.decoded_tokens, ev.elapsed_s)
-            return False
-        if isinstance(ev, Notice):
-            self.notices.append(ev.message)
+            self.counters = ev
             return False
         if isinstance(ev, RunFinished):
             self.result = ev.result
-            st = ev.result.stats
-            self.counters = Counters(st.steps, 0, st.n_sequences, st.n_sequences, st.peak_kv_cells,
-                                     st.generated_tokens, st.decoded_tokens, st.wall_s)
+            self.counters = finished_counters(ev.result.stats)
             return False
         return False
 
-    def _seq(self, i: int) -> LiveSeq:
+    def _seq(self, i: int) -> LiveSequence:
         """Sequence ``i``, creating roots up to it (a root appears with its first event)."""
         while len(self.seqs) <= i:
-            self.seqs.append(LiveSeq(len(self.seqs), None, 0))
+            self.seqs.append(LiveSequence(len(self.seqs), None, 0, candidates=[]))
         return self.seqs[i]
 
     @classmethod
@@ -146,45 +100,42 @@ class LiveRun:
         run = cls(prompt=result.prompt, settings=result.settings, model=result.model,
                   prompt_tokens=result.stats.prompt_tokens, vocab=vocab)
         for rec in result.sequences:
-            pieces = list(rec.pieces) if rec.pieces is not None else _pieces_from(rec, vocab)
-            cands = list(rec.candidates) if rec.candidates is not None else [None] * len(rec.tokens)
-            run.seqs.append(LiveSeq(rec.id, rec.parent, rec.fork_pos, list(rec.tokens), pieces,
-                                    list(rec.entropies), cands, rec.finish_reason))
-        for b in result.branches:
-            run.branches.append(BranchPoint(
-                b.parent, b.child, b.pos, b.entropy, b.parent_token, b.child_token,
-                vocab.get(b.parent_token, _piece_at(run, b.parent, b.pos)),
-                vocab.get(b.child_token, _piece_at(run, b.child, b.pos))))
-        st = result.stats
-        run.counters = Counters(st.steps, 0, st.n_sequences, st.n_sequences, st.peak_kv_cells,
-                                st.generated_tokens, st.decoded_tokens, st.wall_s)
+            q = LiveSequence.from_record(rec, candidates=True)
+            if rec.pieces is None:
+                q.pieces = _pieces_from(rec, vocab)
+            run.seqs.append(q)
+        for f in result.forks:
+            run.forks.append(Forked(
+                f, vocab.get(f.parent_token, _piece_at(run, f.parent, f.pos)),
+                vocab.get(f.child_token, _piece_at(run, f.child, f.pos))))
+        run.counters = finished_counters(result.stats)
         run.result = result
         return run
 
     # questions the views ask ---------------------------------------------------
-    def branch_positions(self, seq: int) -> set[int]:
-        """Positions of ``seq``'s text where some branch happened (its own or an ancestor's)."""
+    def fork_positions(self, seq: int) -> set[int]:
+        """Positions of ``seq``'s text where some fork happened (its own or an ancestor's)."""
         out: set[int] = set()
         s = self.seqs[seq]
         limit = len(s.tokens)
         while True:
-            out |= {b.pos for b in self.branches if b.parent == s.id and b.pos < limit}
+            out |= {f.pos for f in self.forks if f.parent == s.id and f.pos < limit}
             if s.parent is None:
                 return out
-            out.add(s.fork_pos)  # the branch this sequence was born at
+            out.add(s.fork_pos)  # the fork this sequence was born at
             limit = s.fork_pos  # an ancestor's tokens are shared only up to the fork
             s = self.seqs[s.parent]
 
-    def branch_at(self, seq: int, index: int) -> tuple[BranchPoint, str] | None:
-        """The branch at token ``index`` of ``seq`` and which side ``seq`` is on."""
+    def fork_at(self, seq: int, index: int) -> tuple[Forked, str] | None:
+        """The fork at token ``index`` of ``seq`` and which side ``seq`` is on."""
         s = self.seqs[seq]
         while s.parent is not None and index < s.fork_pos:
             s = self.seqs[s.parent]  # an inherited token belongs to an ancestor
-        for b in self.branches:
-            if b.pos == index and b.child == s.id:
-                return b, "child"
-            if b.pos == index and b.parent == s.id:
-                return b, "parent"
+        for f in self.forks:
+            if f.pos == index and f.child == s.id:
+                return f, "child"
+            if f.pos == index and f.parent == s.id:
+                return f, "parent"
         return None
 
     def token_text(self, token: int) -> str | None:

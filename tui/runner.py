@@ -11,7 +11,7 @@ import threading
 import time
 from typing import Callable, Iterable
 
-from eager_local.events import Branched, RunFinished, StepFinished, TokenSampled
+from eager_local.events import Forked, RunFinished, StepFinished, TokenSampled
 
 BATCH_S = 0.03
 """How long the worker collects events before posting them to the UI."""
@@ -95,7 +95,7 @@ def pump(
             learn([ev.token])
             if ev.candidates:
                 learn(t for t, _ in ev.candidates)
-        elif isinstance(ev, Branched):
+        elif isinstance(ev, Forked):
             learn([ev.parent_token, ev.child_token])
         if isinstance(ev, RunFinished) or (
             isinstance(ev, StepFinished) and clock() - last >= interval and ready()

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import errno
 import importlib
 import os
 import sys
 
+from .. import __version__
 from ..errors import EagerError
-from ..version import version
 
 COMMANDS = ("run", "models", "eval", "calibrate", "report", "bench", "tui")
 
@@ -70,7 +71,7 @@ def unknown_message(extras: list[str], parser: argparse.ArgumentParser) -> str:
 
 def build_parser() -> Parser:
     p = Parser(prog="eager", description="Entropy-aware generation on llama.cpp.")
-    p.add_argument("--version", action="version", version=f"eager-local {version()}")
+    p.add_argument("--version", action="version", version=f"eager-local {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for name in COMMANDS:
         try:
@@ -90,17 +91,40 @@ def main(argv: list[str] | None = None) -> int:
         if not getattr(args, "func", None):
             parser.print_help()
             return 2
+        if sys.stdout is None:  # started with standard output closed (>&-)
+            print("output: standard output is closed: redirect it to a file or /dev/null", file=sys.stderr)
+            return 2
         if getattr(args, "verbose", False):
             os.environ["EAGER_LOCAL_LLAMA_LOG"] = "stderr"  # -v: read when llama.cpp's backend starts
         return int(args.func(args) or 0)
     except EagerError as e:
-        print(e.one_line(), file=sys.stderr)
+        from .common import flag
+
+        print(e.one_line(flag), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("eager: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
+    except BrokenPipeError:  # `eager ... | head`: the reader has all it wants
+        _silence_stdout()
         return 0
+    except OSError as e:  # standard output full or unusable (>/dev/full)
+        if e.errno in (errno.ENOSPC, errno.EPIPE, errno.EBADF, errno.EIO):
+            _silence_stdout()
+            print(f"output: cannot write to standard output: {e.strerror}; "
+                  "free some space or redirect it elsewhere", file=sys.stderr)
+            return 2
+        raise
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null so the interpreter's last flush cannot fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

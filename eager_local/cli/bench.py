@@ -51,6 +51,10 @@ def main(args) -> int:
     from ..bench import format_table, run_bench, write_json
 
     cfg = config_from_args(args)
+    if args.json:  # checked now: a benchmark takes minutes
+        from ..user_files import check_output_path
+
+        args.json = str(check_output_path(args.json, "--json output", "a file name ending in .json"))
     model = load_model_from_args(args, hash_file=False)
     try:
         fig = run_bench(model, cfg)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from .common import add_model_args, load_model_from_args
+from .common import add_model_args, check_model_args, load_model_from_args
 from .eval import add_data_args
 
 
@@ -22,7 +22,7 @@ def register(sub) -> None:
     p.add_argument("--offset", type=int, default=0, metavar="N",
                    help="skip the first N items (e.g. calibrate on items you will not evaluate)")
     t = p.add_argument_group("target (one of)")
-    t.add_argument("--branch-rate", type=float, metavar="R", help="share of tokens that should branch (default 0.02)")
+    t.add_argument("--branch-rate", type=float, metavar="R", help="share of tokens that should fork (default 0.02)")
     t.add_argument("--target-seqs", type=float, metavar="S", help="sequences per prompt EAGer-init should reach")
     add_data_args(p)
     g = p.add_argument_group("sampling")
@@ -42,34 +42,31 @@ def register(sub) -> None:
 def main(args) -> int:
     from rich.console import Console
 
-    from ..errors import OutputError, SettingsError
+    from ..errors import SettingsError
     from ..evaluation import calibration as cal_mod
     from ..evaluation.interrupts import stop_on_signals
     from ..registry import apply_file_defaults, load_registry
     from ..settings import Settings
-    from .common import _unescape
+    from .common import unescape
     from .eval import load_data
 
     if args.branch_rate is not None and args.target_seqs is not None:
         raise SettingsError("give --branch-rate or --target-seqs, not both")
     rate = args.branch_rate if args.target_seqs is None else None
     rate = 0.02 if rate is None and args.target_seqs is None else rate
-    if rate is not None and not 0 < rate < 1:
-        raise SettingsError(f"--branch-rate must be between 0 and 1 (got {rate}); try 0.02")
-    if args.target_seqs is not None and not 1 <= args.target_seqs <= args.max_seqs:
-        raise SettingsError(f"--target-seqs must be between 1 and --max-seqs {args.max_seqs}")
+    cal_mod.check_target(rate, args.target_seqs, args.max_seqs)
     if args.plot:
-        from pathlib import Path
+        from ..user_files import check_plot_path
 
         from ..extras import require
 
         require("matplotlib", "--plot")  # before minutes of sampling
-        if not Path(args.plot).expanduser().parent.is_dir():
-            raise OutputError(f"plot directory {Path(args.plot).parent} does not exist: create it first")
+        args.plot = str(check_plot_path(args.plot))
+    check_model_args(args)
     settings = Settings(method="parallel", max_seqs=args.samples, temperature=args.temperature,
                         top_p=args.top_p, top_k_entropy=args.top_k_entropy,
                         max_new_tokens=args.max_new_tokens, seed=args.seed,
-                        stop=tuple(_unescape(s) for s in args.stop)).validate()
+                        stop=tuple(unescape(s) for s in args.stop)).validate()
     Settings(max_seqs=args.max_seqs).validate()
     spec = apply_file_defaults(load_registry().get(args.model))  # the file says chat or raw
     ds, fmt = load_data(args, spec.prompt_format)
@@ -143,5 +140,11 @@ def plot_histogram(cal, theta: float, path: str) -> None:
     ax.set_ylabel("tokens (log scale)")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    try:
+        fig.savefig(path, dpi=120)
+    except OSError as e:
+        from ..user_files import write_error
+
+        raise write_error(path, "plot", e) from None
+    finally:
+        plt.close(fig)

@@ -1,16 +1,25 @@
-"""Arguments shared by the subcommands: model selection and generation settings."""
+"""Arguments shared by the subcommands: model selection and generation settings,
+and how the CLI words a setting in an error (its flag)."""
 
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
 from ..branch_region import REGIONS
-from ..errors import SettingsError
-from ..registry import DEFAULT_THETA
+from ..errors import ModelError
+from ..registry import DEFAULT_THETA, default_theta
 from ..settings import METHODS, Settings
+from ..user_files import expand_path
+
+#: Settings whose flag is not ``--`` + the name with dashes.
+_FLAGS = {"n_threads": "--threads", "n_gpu_layers": "--gpu-layers", "n_seq_max": "n_seq_max"}
+
+
+def flag(name: str) -> str:
+    """The CLI's word for a setting in an error message: its flag."""
+    return _FLAGS.get(name, "--" + name.replace("_", "-"))
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
@@ -40,30 +49,16 @@ def add_settings_args(p: argparse.ArgumentParser, methods=METHODS, default_metho
     g.add_argument("--max-new-tokens", "-T", "-n", "--n-predict", dest="max_new_tokens", type=int, default=d.max_new_tokens, help=f"T (default {d.max_new_tokens})")
     g.add_argument("--seed", "-s", type=int, default=d.seed, help=f"sampling seed (default {d.seed})")
     g.add_argument("--stop", action="append", default=[], metavar="TEXT", help="stop string (repeatable; \\n for newline)")
-    g.add_argument("--monitor-window", type=int, default=d.monitor_window, help=f"tokens without a branch before monitoring stops (default {d.monitor_window})")
+    g.add_argument("--monitor-window", type=int, default=d.monitor_window, help=f"tokens without a fork before monitoring stops (default {d.monitor_window})")
     g.add_argument("--branch-region", choices=REGIONS, default=None,
                    help="where EAGER may fork: think (before a reasoning model's </think>), answer, all "
                         "(default: think for reasoning models, all otherwise)")
 
 
-def default_theta(model: str | None) -> float:
-    """θ for a model when none is given: the core's one rule (``ModelSpec.default_theta``)."""
-    from ..errors import EagerError
-    from ..registry import load_registry
-
-    try:
-        spec = load_registry().get(model)
-    except EagerError:
-        return DEFAULT_THETA  # the model error is reported when the model is loaded
-    return spec.default_theta
-
-
 def settings_from_args(args, method: str | None = None) -> Settings:
     if args.theta is None:
         args.theta = default_theta(getattr(args, "model", None))
-    if not math.isfinite(args.theta):
-        raise SettingsError(f"theta must be a number ≥ 0 (got {args.theta}); try 1.0")
-    stops = tuple(_unescape(s) for s in args.stop)
+    stops = tuple(unescape(s) for s in args.stop)
     return Settings(
         method=method or args.method,
         theta=args.theta,
@@ -79,14 +74,28 @@ def settings_from_args(args, method: str | None = None) -> Settings:
     ).validate()
 
 
+def load_options(args) -> dict:
+    """The ``load`` options of the model arguments, checked before anything loads."""
+    from ..api import check_load_options
+
+    options = dict(n_ctx=args.n_ctx, n_gpu_layers=args.gpu_layers, n_threads=args.threads)
+    check_load_options(**options)
+    return options
+
+
+def check_model_args(args) -> dict:
+    """The model options, checked before any work (the model loads last); the ``load`` options."""
+    if args.model is not None and not args.model.strip():
+        raise ModelError("⟨model⟩ is empty: give a registry alias or a .gguf path, or leave it out")
+    if args.model is not None:
+        expand_path(args.model, "model", ModelError)
+    return load_options(args)
+
+
 def load_model_from_args(args, **kw):
     from ..api import load
 
-    if args.n_ctx is not None and args.n_ctx < 64:
-        raise SettingsError(f"--n-ctx must be at least 64 (got {args.n_ctx})")
-    if args.threads is not None and args.threads < 1:
-        raise SettingsError(f"--threads must be at least 1 (got {args.threads})")
-    model = load(args.model, n_ctx=args.n_ctx, n_gpu_layers=args.gpu_layers, n_threads=args.threads, **kw)
+    model = load(args.model, **check_model_args(args), **kw)
     if model.notices and show_notes(args):
         print(f"note: {model.spec.alias or Path(model.info.path).name}: {'; '.join(model.notices)}", file=sys.stderr)
     return model
@@ -100,5 +109,5 @@ def show_notes(args) -> bool:
     return getattr(args, "verbose", False) or sys.stderr.isatty()
 
 
-def _unescape(s: str) -> str:
+def unescape(s: str) -> str:
     return s.replace("\\n", "\n").replace("\\t", "\t")

@@ -1,4 +1,4 @@
-"""The terminal view of ``eager run``: branch events as they happen, each sequence
+"""The terminal view of ``eager run``: forks as they happen, each sequence
 coloured by entropy when it finishes, then a summary line."""
 
 from __future__ import annotations
@@ -7,16 +7,14 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from ..events import Branched, Notice, RunFinished, RunStarted, SequenceFinished, StepFinished
+from ..events import Forked, Notice, RunFinished, RunStarted, SequenceFinished, StepFinished
 from ..palette import entropy_hex
 from ..result import ModelInfo, RunResult
-from .tree_view import compact_tree
-
-BRANCH_MARK = "⑂"
+from .tree_view import FORK_MARK, compact_tree
 
 
-def sequence_text(seq, theta: float, k: int, branch_positions: set[int], dim_prefix: bool = True) -> Text:
-    """A sequence's tokens coloured by entropy; branch tokens underlined and marked."""
+def sequence_text(seq, theta: float, k: int, fork_positions: set[int], dim_prefix: bool = True) -> Text:
+    """A sequence's tokens coloured by entropy; fork tokens underlined and marked."""
     t = Text()
     pieces = seq.pieces or ()
     total = 0
@@ -28,8 +26,8 @@ def sequence_text(seq, theta: float, k: int, branch_positions: set[int], dim_pre
         style = entropy_hex(seq.entropies[i], theta, k)
         if dim_prefix and i < seq.fork_pos:
             style += " dim"
-        if i in branch_positions:
-            t.append(BRANCH_MARK, style="bold magenta")
+        if i in fork_positions:
+            t.append(FORK_MARK, style="bold magenta")
             style += " underline"
         t.append(piece, style=style)
     return t
@@ -45,13 +43,21 @@ def summary_line(result: RunResult) -> str:
     )
 
 
+class _Console(Console):
+    """rich's Console, but a closed pipe (``eager run | head``) is a BrokenPipeError that
+    the CLI answers like ``--json``'s (exit 0), not rich's SystemExit(1)."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError
+
+
 def stream_to_terminal(events, info: ModelInfo | None, console: Console | None = None,
                        full: bool = False) -> RunResult | None:
     """Show a run as it happens; at the end the compact tree (``full``: every token coloured)."""
-    console = console or Console(highlight=False)
+    console = console or _Console(highlight=False)
     result = None
     theta, k = 0.0, 20
-    branch_at: dict[int, set[int]] = {}
+    forks_at: dict[int, set[int]] = {}
     with Live(Text(""), console=console, transient=True, refresh_per_second=8) as live:
         for ev in events:
             if isinstance(ev, RunStarted):
@@ -66,13 +72,12 @@ def stream_to_terminal(events, info: ModelInfo | None, console: Console | None =
                     f"prompt {ev.prompt_tokens} tokens · context {ev.n_ctx} cells", style="bold"))
             elif isinstance(ev, Notice):
                 console.print(Text(f"note: {ev.message}", style="yellow"))
-            elif isinstance(ev, Branched):
+            elif isinstance(ev, Forked):
+                forks_at.setdefault(ev.parent, set()).add(ev.pos)
                 if not full:  # the compact view says where each sequence forked
-                    branch_at.setdefault(ev.parent, set()).add(ev.pos)
                     continue
-                branch_at.setdefault(ev.parent, set()).add(ev.pos)
                 console.print(Text.assemble(
-                    (f"{BRANCH_MARK} ", "bold magenta"),
+                    (f"{FORK_MARK} ", "bold magenta"),
                     f"seq {ev.parent} → seq {ev.child} at token {ev.pos} ",
                     (f"(H {ev.entropy:.2f})", entropy_hex(ev.entropy, theta, k)),
                     ": ", (repr(ev.parent_piece), "bold"), " | ", (repr(ev.child_piece), "bold"),
@@ -98,6 +103,6 @@ def stream_to_terminal(events, info: ModelInfo | None, console: Console | None =
         console.print(Text(
             f"── seq {seq.id} · {origin} · {seq.finish_reason} · {len(seq.tokens)} tokens",
             style="bold cyan"))
-        console.print(sequence_text(seq, theta, k, branch_at.get(seq.id, set())))
+        console.print(sequence_text(seq, theta, k, forks_at.get(seq.id, set())))
     console.print(Text(summary_line(result), style="bold"))
     return result

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 from .. import locations
-from ..errors import ModelError
-from ..model_file import check_gguf, sha256_of
-from ..registry import expected_sha256, load_registry, model_path
+from ..registry import describe_model, load_registry
 
 
 def register(sub) -> None:
@@ -57,39 +54,10 @@ def _or_file(value) -> str:
     return "from file" if value is None else str(value)
 
 
-def describe(spec, verify: bool = False) -> dict:
-    row = {"alias": spec.alias, "source": spec.source, "n_ctx": spec.n_ctx,
-           "n_gpu_layers": spec.n_gpu_layers, "prompt_format": spec.prompt_format, "theta": spec.default_theta,
-           "description": spec.description, "origin": spec.origin}
-    try:
-        path = model_path(spec, assemble=False)
-    except ModelError as e:
-        row.update(path=None, present=False, status=e.message)
-        return row
-    row["path"] = str(path)
-    present = Path(path).is_file()
-    row["present"] = present
-    row["size"] = Path(path).stat().st_size if present else None
-    if not present:
-        row["status"] = "assembled on first use" if spec.package else "missing"
-    else:
-        row["status"] = "present"
-    if verify and present:
-        try:
-            check_gguf(Path(path))
-            digest = sha256_of(Path(path))
-            want = expected_sha256(spec)
-            row["sha256"] = digest
-            row["status"] = ("verified" if want == digest else "SHA256 MISMATCH") if want else "ok (no sha256 to compare)"
-        except ModelError as e:
-            row["status"] = e.message
-    return row
-
-
 def main(args) -> int:
     reg = load_registry()
     user = locations.user_models_toml()
-    rows = [describe(spec, args.verify) for spec in reg.models.values()]
+    rows = [describe_model(spec, args.verify) for spec in reg.models.values()]
     for r in rows:
         r["default"] = r["alias"] == reg.default
     if args.json:

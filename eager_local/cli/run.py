@@ -1,4 +1,4 @@
-"""``eager run``: one prompt, streamed as a growing branch tree, or one JSON document."""
+"""``eager run``: one prompt, streamed as a growing sequence tree, or one JSON document."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from .common import add_model_args, add_settings_args, load_model_from_args, set
 
 def register(sub) -> None:
     p = sub.add_parser("run", help="run EAGER, full parallel or greedy on one prompt",
-                       description="Decode one prompt; stream the branch tree, or print --json.")
+                       description="Decode one prompt; stream the sequence tree, or print --json.")
     p.add_argument("prompt", nargs="?", help="the prompt (or --prompt-file, or standard input)")
     p.add_argument("--prompt", "-p", dest="prompt_option", metavar="TEXT", help="the prompt (llama.cpp's spelling)")
     p.add_argument("--prompt-file", "-f", "--file", dest="prompt_file", metavar="PATH", help="read the prompt from a UTF-8 file")

@@ -38,7 +38,7 @@ def ends(text: str, width: int) -> tuple[str, str | None]:
 def compact_tree(result: RunResult, think: tuple[str, ...] | None, width: int) -> list[Text]:
     """The lines of the compact view, sequences in creation order."""
     s = result.settings
-    fork_h = {f.child: f.entropy for f in result.branches}
+    fork_h = {f.child: f.entropy for f in result.forks}
     out = []
     for seq in result.sequences:
         head = Text(f"seq {seq.id} ", style="bold cyan")

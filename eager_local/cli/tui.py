@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import importlib
 
-from ..errors import SettingsError
-from .common import add_model_args, add_settings_args, settings_from_args
+from .common import add_model_args, add_settings_args, load_options, settings_from_args
 
 
 def register(sub) -> None:
-    p = sub.add_parser("tui", help="open the terminal UI: live branch tree, entropy colours, inspector",
+    p = sub.add_parser("tui", help="open the terminal UI: live sequence tree, entropy colours, inspector",
                        description="Open the full-screen app. Settings given here fill its controls.")
     p.add_argument("--load", metavar="RUN.json", help="open a saved run (eager run --json, or Save) to browse")
     p.add_argument("--prompt", "-p", default="", help="text to put in the prompt editor")
@@ -20,15 +19,12 @@ def register(sub) -> None:
 
 def model_loader(args):
     """Load what the picker names, with the --n-ctx/--gpu-layers/--threads given here."""
-    if args.n_ctx is not None and args.n_ctx < 64:
-        raise SettingsError(f"--n-ctx must be at least 64 (got {args.n_ctx})")
-    if args.threads is not None and args.threads < 1:
-        raise SettingsError(f"--threads must be at least 1 (got {args.threads})")
+    options = load_options(args)
 
     def load(spec: str | None):
         from ..api import load as load_model
 
-        return load_model(spec, n_ctx=args.n_ctx, n_gpu_layers=args.gpu_layers, n_threads=args.threads)
+        return load_model(spec, **options)
 
     return load
 

@@ -70,7 +70,6 @@ class SlotPool:
     def __init__(self, n: int) -> None:
         self._free = list(range(n))
         heapq.heapify(self._free)
-        self.n = n
 
     def take(self) -> int:
         if not self._free:
@@ -79,7 +78,3 @@ class SlotPool:
 
     def give(self, slot: int) -> None:
         heapq.heappush(self._free, slot)
-
-    @property
-    def available(self) -> int:
-        return len(self._free)

@@ -62,6 +62,10 @@ def system_info() -> str:
 def _last_log() -> str:
     text = b"".join(_log_tail).decode("utf-8", errors="replace")
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    # llama.cpp's reason ("unknown model architecture: 'x'") comes before its generic last line
+    reasons = [ln.split("error loading model:", 1)[1].strip() for ln in lines if "error loading model:" in ln]
+    if reasons:
+        return reasons[-1]
     return lines[-1] if lines else "no message from llama.cpp"
 
 
@@ -333,6 +337,8 @@ class LlamaEngine:
         self._held[seq] = 0
 
     def clear(self) -> None:
+        if self._ctx is None:  # closed: the memory is gone (a late generator cleanup)
+            return
         C.llama_memory_clear(self._mem, True)
         self._held[:] = 0
 

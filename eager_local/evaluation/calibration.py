@@ -45,8 +45,7 @@ class Calibration:
 def sample_entropies(model, dataset: Dataset, fmt: PromptFormat, settings: Settings,
                      cancel: threading.Event | None = None, on_prompt=None) -> Calibration:
     """Plain sampling (``settings.max_seqs`` samples per prompt) over the dataset's items."""
-    s = model.settings(settings.with_(method="parallel",
-                                      stop=tuple(dict.fromkeys(settings.stop + fmt.stop))))
+    s = model.settings(settings.with_(method="parallel").with_stops(fmt.stop))
     paths, wall = [], 0.0
     for i, it in enumerate(dataset.items):
         r = collect(model.stream(fmt.render(it), s.with_(seed=s.seed + i), cancel=cancel))
@@ -59,13 +58,25 @@ def sample_entropies(model, dataset: Dataset, fmt: PromptFormat, settings: Setti
     return Calibration(tuple(paths), s, wall)
 
 
-def theta_for_rate(cal: Calibration, rate: float) -> float:
-    """θ such that about ``rate`` of the tokens have H ≥ θ."""
-    if not 0 < rate < 1:
-        raise SettingsError(f"--branch-rate must be between 0 and 1 (got {rate}); try 0.02")
+def check_target(rate: float | None, target: float | None, cap: int) -> None:
+    """Refuse a branch rate outside (0, 1) or a target outside [1, cap] (before sampling)."""
+    if rate is not None and not 0 < rate < 1:
+        raise SettingsError(f"⟨branch_rate⟩ must be between 0 and 1 (got {rate}); try 0.02")
+    if target is not None and not 1 <= target <= cap:
+        raise SettingsError(f"⟨target_seqs⟩ must be between 1 and ⟨max_seqs⟩ {cap} (got {target})")
+
+
+def _sampled(cal: Calibration) -> np.ndarray:
     h = cal.entropies
     if h.size == 0:
-        raise SettingsError("no tokens were sampled: check the prompts and --max-new-tokens")
+        raise SettingsError("no tokens were sampled: check the prompts and ⟨max_new_tokens⟩")
+    return h
+
+
+def theta_for_rate(cal: Calibration, rate: float) -> float:
+    """θ such that about ``rate`` of the tokens have H ≥ θ."""
+    check_target(rate, None, 1)
+    h = _sampled(cal)
     return round(float(np.quantile(h, 1.0 - rate)), 3)
 
 
@@ -100,11 +111,8 @@ def mean_sequences(cal: Calibration, theta: float, cap: int) -> float:
 
 def theta_for_sequences(cal: Calibration, target: float, cap: int) -> float:
     """The largest θ (on a grid of entropy quantiles) whose replay reaches ``target``."""
-    if not 1 <= target <= cap:
-        raise SettingsError(f"--target-seqs must be between 1 and --max-seqs {cap} (got {target})")
-    h = cal.entropies
-    if h.size == 0:
-        raise SettingsError("no tokens were sampled: check the prompts and --max-new-tokens")
+    check_target(None, target, cap)
+    h = _sampled(cal)
     grid = np.unique(np.round(np.quantile(h, np.linspace(0.5, 1.0, 201)), 3))[::-1]
     for theta in grid:  # descending θ: more branching as we go
         if mean_sequences(cal, float(theta), cap) >= target:

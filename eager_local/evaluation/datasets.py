@@ -59,7 +59,7 @@ def parse_fields(pairs: list[str] | None) -> dict[str, str]:
         ours, theirs = ours.strip(), theirs.strip()
         if not sep or ours not in REQUIRED + ("solution",) or not theirs:
             raise DatasetError(
-                f"bad --field {p!r}: write OURS=THEIRS with OURS one of id, question, answer, solution"
+                f"bad ⟨field⟩ {p!r}: write OURS=THEIRS with OURS one of id, question, answer, solution"
             )
         out[ours] = theirs
     return out
@@ -78,21 +78,24 @@ def load_jsonl(
     text = _read_text(path)
     items: list[Item] = []
     seen: set[str] = set()
-    for n, line in enumerate(text.splitlines(), start=1):
+    # JSON Lines separates records with \n only: U+2028, U+0085 and the like are
+    # characters of a record (json.dumps(ensure_ascii=False) writes them raw)
+    for n, line in enumerate(text.split("\n"), start=1):
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
         where = f"{path}, line {n}"
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
-            raise DatasetError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from None
+            raise DatasetError(f"{where}: not valid JSON ({e.msg}, column {e.colno})") from None
         if not isinstance(obj, dict):
             raise DatasetError(f"{where}: expected a JSON object, got {type(obj).__name__}")
         got = {}
         for ours in REQUIRED:
             theirs = fields.get(ours, ours)
             if theirs not in obj:
-                hint = "" if ours in fields else f" (map another field with --field {ours}=NAME)"
+                hint = "" if ours in fields else f" (map another field with ⟨field⟩ {ours}=NAME)"
                 raise DatasetError(f"{where}: missing field {theirs!r}{hint}")
             v = obj[theirs]
             if isinstance(v, bool) or not isinstance(v, (str, int, float)) or str(v).strip() == "":
@@ -145,16 +148,16 @@ def load_humaneval(limit: int | None = None) -> Dataset:
 def load_dataset(spec: str, *, fields=None, limit=None, kind=None, offset: int = 0) -> Dataset:
     """A JSONL path, or the word ``humaneval``; items ``offset`` to ``offset + limit``."""
     if limit is not None and limit < 1:
-        raise DatasetError(f"--limit must be at least 1 (got {limit})")
+        raise DatasetError(f"⟨limit⟩ must be at least 1 (got {limit})")
     if offset < 0:
-        raise DatasetError(f"--offset must be ≥ 0 (got {offset})")
+        raise DatasetError(f"⟨offset⟩ must be ≥ 0 (got {offset})")
     if spec.lower() == "humaneval":
         ds = load_humaneval()
     else:
         ds = load_jsonl(spec, fields=fields, kind=kind)
     items = ds.items[offset:] if limit is None else ds.items[offset : offset + limit]
     if not items:
-        raise DatasetError(f"{ds.path} has {ds.total} items: nothing left after --offset {offset}")
+        raise DatasetError(f"{ds.path} has {ds.total} items: nothing left after ⟨offset⟩ {offset}")
     return replace(ds, items=items, offset=offset)
 
 

@@ -1,4 +1,4 @@
-"""Metrics of eager-method.md §5, per prompt and over a run, and paired bootstrap intervals."""
+"""Metrics of the paper's §5 (docs/evaluation.md), per prompt and over a run, and paired bootstrap intervals."""
 
 from __future__ import annotations
 

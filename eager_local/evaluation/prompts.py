@@ -91,11 +91,11 @@ def choose_format(
     if style != "fewshot":
         return PromptFormat(style, reasoning=reasoning)
     if shots < 0:
-        raise DatasetError(f"--shots must be ≥ 0 (got {shots})")
+        raise DatasetError(f"⟨shots⟩ must be ≥ 0 (got {shots})")
     src = Path(exemplars).expanduser() if exemplars else builtin_exemplars()
     pool = load_jsonl(src).items if shots else ()
     if len(pool) < shots:
-        raise DatasetError(f"{src} holds {len(pool)} exemplars but --shots asks for {shots}")
+        raise DatasetError(f"{src} holds {len(pool)} exemplars but ⟨shots⟩ asks for {shots}")
     chosen = tuple(pool[:shots])
     ids = {it.id for it in dataset.items}
     questions = {it.question.strip() for it in dataset.items}

@@ -215,11 +215,11 @@ SETTINGS_CASES = [
     ("k-below-2", ["--top-k-entropy", "1"], ["top-k-entropy must be an integer ≥ 2"]),
     ("t-zero", ["-T", "0"], ["max-new-tokens must be an integer ≥ 1"]),
     ("seed-negative", ["--seed", "-1"], ["seed must be an integer ≥ 0"]),
-    ("monitor-window-zero", ["--monitor-window", "0"], ["monitor window must be an integer ≥ 1"]),
+    ("monitor-window-zero", ["--monitor-window", "0"], ["monitor-window must be an integer ≥ 1"]),
     ("method-unknown", ["--method", "beam"], ["invalid choice: 'beam'", "greedy"]),
     ("stop-empty", ["--stop", ""], ["stop strings must be non-empty"]),
-    ("n-ctx-too-small", ["--n-ctx", "10"], ["--n-ctx must be at least 64"]),
-    ("threads-zero", ["--threads", "0"], ["--threads must be at least 1"]),
+    ("n-ctx-too-small", ["--n-ctx", "10"], ["--n-ctx must be an integer of at least 64"]),
+    ("threads-zero", ["--threads", "0"], ["--threads must be between 1 and 512"]),
 ]
 
 
@@ -322,7 +322,7 @@ def test_api_cases(tiny_gguf, tmp_path):
         assert "must be text (str), not bytes" in one_line(lambda: model.run(b"the cat"))
         assert "the prompt is empty" in one_line(lambda: model.run("   "))
         assert "unknown setting 'bogus'" in one_line(lambda: model.run("the cat", bogus=1))
-        assert "max-seqs" in one_line(lambda: model.run("the cat", max_seqs=2.5))
+        assert "max_seqs must be" in one_line(lambda: model.run("the cat", max_seqs=2.5))
         assert "the context holds" in one_line(lambda: model.run("the cat " * 400))
         # a lone stop string is one stop string, not one per character
         assert model.settings(stop="abc").stop == ("abc",)

@@ -23,7 +23,7 @@ def fingerprint(result):
     return (
         tuple((s.id, s.parent, s.fork_pos, tuple(s.tokens), tuple(s.entropies), s.finish_reason, s.text)
               for s in result.sequences),
-        tuple((b.parent, b.child, b.pos, b.entropy) for b in result.branches),
+        tuple((b.parent, b.child, b.pos, b.entropy) for b in result.forks),
         (result.stats.generated_tokens, result.stats.decoded_tokens, result.stats.n_sequences),
     )
 

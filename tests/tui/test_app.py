@@ -9,7 +9,7 @@ import pytest
 from tui.app import EagerApp
 from tui.screens.help import HelpScreen
 from tui.screens.path_dialog import PathDialog
-from tui.widgets.branch_tree import BranchTree
+from tui.widgets.sequence_tree import SequenceTreeView
 from tui.widgets.controls import Controls
 from tui.widgets.inspector import Inspector, inspect_text
 from tui.widgets.token_view import TokenView
@@ -57,8 +57,8 @@ async def test_run_fills_tree_text_and_inspector():
         await run_to_end(app, pilot)
         run = app.live
         assert run.finished and not app.running
-        assert len(run.seqs) == 6 and len(run.branches) == 5
-        tree = app.query_one(BranchTree)
+        assert len(run.seqs) == 6 and len(run.forks) == 5
+        tree = app.query_one(SequenceTreeView)
         assert sorted(tree._leaves) == list(range(6))
         view = app.query_one(TokenView)
         assert view.seq is run.seqs[0]
@@ -99,24 +99,24 @@ async def test_token_cursor_moves_with_keys_and_clicks():
         assert app.cursor == 1
 
 
-async def test_tree_picks_sequences_and_branch_points():
+async def test_tree_picks_sequences_and_forks():
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await run_to_end(app, pilot)
-        tree = app.query_one(BranchTree)
+        tree = app.query_one(SequenceTreeView)
         target = app.live.seqs[3]
         tree.focus()
         tree.select_node(tree._leaves[3])
         await pilot.pause()
         assert app.sel == 3 and app.query_one(TokenView).seq is target
-        b = app.live.branches[0]
+        b = app.live.forks[0]
         fork = tree._leaves[0]
         while fork.data.pos != b.pos:
             fork = fork.parent
         tree.select_node(fork)
         await pilot.pause()
         assert (app.sel, app.cursor) == (b.parent, b.pos)
-        assert "⋔ branched here" in inspect_text(app.live, app.sel, app.cursor, 80).plain
+        assert "⑂ forked here" in inspect_text(app.live, app.sel, app.cursor, 80).plain
 
 
 async def test_stop_mid_run_then_run_again_reuses_the_model():
@@ -173,7 +173,7 @@ async def test_user_errors_become_notifications():
         assert notes[-1][0] == "error" and "θ" in notes[-1][1]
         set_field(app, "theta", "-1")
         await pilot.press("f5")
-        assert "theta" in notes[-1][1]
+        assert "θ must be a number ≥ 0" in notes[-1][1]  # the TUI words a setting by its label
         set_field(app, "theta", "1.5")
         set_field(app, "max_seqs", "40")  # 17 prompt tokens + 40 sequences > 40 cells
         await run_to_end(app, pilot)
@@ -215,7 +215,7 @@ async def test_save_and_load_through_the_dialogs(tmp_path):
         await pilot.pause()
         assert [(q.tokens, q.pieces) for q in fresh.live.seqs] == before
         assert fresh.query_one("#prompt").text == doc["prompt"]
-        assert sorted(fresh.query_one(BranchTree)._leaves) == list(range(len(before)))
+        assert sorted(fresh.query_one(SequenceTreeView)._leaves) == list(range(len(before)))
         assert fresh.models._loader.loads == []  # browsing needs no model
 
 
@@ -225,7 +225,7 @@ async def test_small_terminal_stays_usable():
         await run_to_end(app, pilot)
         view = app.query_one(TokenView)
         assert view.size.width >= 20 and view.size.height >= 3
-        assert app.query_one(BranchTree).size.width >= 16
+        assert app.query_one(SequenceTreeView).size.width >= 16
         await pilot.press("f2")
         await pilot.pause()
         assert not app.query_one(Controls).display
@@ -242,7 +242,7 @@ async def test_help_uses_live_numbers():
         assert isinstance(app.screen, HelpScreen)
         text = app.screen.text
         assert "θ (theta) = 1.5" in text and "M = 6" in text and "K = 20" in text
-        assert f"{len(app.live.seqs)} sequences, {len(app.live.branches)} branch points" in text
+        assert f"{len(app.live.seqs)} sequences, {len(app.live.forks)} forks" in text
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
 

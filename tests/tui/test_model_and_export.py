@@ -13,7 +13,7 @@ from eager_local.palette import entropy_hex
 from tui import tree_model
 from tui.export import RunFileError, load_run, run_document, save_html, save_json
 from tui.live_run import LiveRun
-from tui.render import run_html
+from tui.html_export import run_html
 from tui.runner import pump
 from tui.token_layout import EMPTY, NEWLINE, layout
 from tui_fakes import SETTINGS, fake_engine
@@ -40,33 +40,33 @@ def test_live_run_from_events_matches_the_result(theta):
     _, evs = events(theta=theta)
     run = live_from(evs)
     result = evs[-1].result
-    assert len(result.branches) >= 2, "the fake model should branch at θ=1.5"
+    assert len(result.forks) >= 2, "the fake model should branch at θ=1.5"
     assert len(run.seqs) == result.stats.n_sequences
     for q, rec in zip(run.seqs, result.sequences):
         assert (q.id, q.parent, q.fork_pos) == (rec.id, rec.parent, rec.fork_pos)
         assert tuple(q.tokens) == rec.tokens and tuple(q.pieces) == rec.pieces
         assert tuple(q.candidates) == rec.candidates
         assert q.finish_reason == rec.finish_reason
-    assert [(b.parent, b.child, b.pos) for b in run.branches] == [
-        (b.parent, b.child, b.pos) for b in result.branches]
+    assert [(b.parent, b.child, b.pos) for b in run.forks] == [
+        (b.parent, b.child, b.pos) for b in result.forks]
     # the same run rebuilt from the saved result looks the same
     again = LiveRun.from_result(result)
     assert [(q.tokens, q.pieces, q.entropies) for q in again.seqs] == [
         (q.tokens, q.pieces, q.entropies) for q in run.seqs]
 
 
-def test_branch_lookup_follows_shared_prefixes():
+def test_fork_lookup_follows_shared_prefixes():
     _, evs = events()
     run = live_from(evs)
-    b = run.branches[0]
-    assert run.branch_at(b.parent, b.pos)[1] == "parent"
-    assert run.branch_at(b.child, b.pos)[1] == "child"
+    b = run.forks[0]
+    assert run.fork_at(b.parent, b.pos)[1] == "parent"
+    assert run.fork_at(b.child, b.pos)[1] == "child"
     grandchildren = [q for q in run.seqs if q.parent == b.child]
-    for g in grandchildren:  # an inherited token belongs to the ancestor's branch
-        assert run.branch_at(g.id, b.pos) == (b, "child")
-        assert b.pos in run.branch_positions(g.id)
-    plain = next(i for i in range(len(run.seqs[0].tokens)) if i not in run.branch_positions(0))
-    assert run.branch_at(0, plain) is None
+    for g in grandchildren:  # an inherited token belongs to the ancestor's fork
+        assert run.fork_at(g.id, b.pos) == (b, "child")
+        assert b.pos in run.fork_positions(g.id)
+    plain = next(i for i in range(len(run.seqs[0].tokens)) if i not in run.fork_positions(0))
+    assert run.fork_at(0, plain) is None
 
 
 def test_tree_has_every_sequence_once_and_forks_in_order():
@@ -75,15 +75,15 @@ def test_tree_has_every_sequence_once_and_forks_in_order():
     roots = tree_model.build(run)
     assert len(roots) == 1
     assert sorted(tree_model.leaves(roots[0])) == list(range(len(run.seqs)))
-    assert isinstance(roots[0], tree_model.Fork)
+    assert isinstance(roots[0], tree_model.ForkNode)
 
     def check(node, seq, after):
         if isinstance(node, tree_model.Leaf):
             assert node.seq == seq
             return
-        assert node.branch.parent == seq and node.branch.pos > after
-        check(node.kept, seq, node.branch.pos)
-        check(node.taken, node.branch.child, node.branch.pos)
+        assert node.fork.parent == seq and node.fork.pos > after
+        check(node.kept, seq, node.fork.pos)
+        check(node.taken, node.fork.child, node.fork.pos)
 
     check(roots[0], 0, -1)
 
@@ -136,7 +136,7 @@ def test_html_has_coloured_tokens_tree_and_inspector_data(tmp_path):
     assert colour == entropy_hex(q.entropies[int(i)], SETTINGS.theta, SETTINGS.top_k_entropy)
     for q in run.seqs:
         assert f'href="#seq-{q.id}"' in page
-    assert page.count("⋔ token") == len(run.branches)
+    assert page.count("⑂ token") == len(run.forks)
     data = json.loads(re.search(r'id="run-data">(.*?)</script>', page, re.S).group(1))
     assert len(data["seqs"]) == len(run.seqs)
     assert data["seqs"][0]["candidates"][1][0][2] == run.vocab[run.seqs[0].candidates[1][0][0]]
@@ -156,7 +156,7 @@ def test_json_round_trips_with_vocab(tmp_path):
     loaded = load_run(path)
     assert run_document(loaded) == doc
     assert loaded.vocab == {int(k): v for k, v in doc["vocab"].items()}
-    assert [b.parent_piece for b in loaded.branches] == [b.parent_piece for b in run.branches]
+    assert [b.parent_piece for b in loaded.forks] == [b.parent_piece for b in run.forks]
 
 
 def test_a_cli_document_without_vocab_loads(tmp_path):
@@ -198,16 +198,16 @@ def test_model_picker_lists_the_registry_and_a_given_path():
     assert registry_choices(None)[1] == reg.default
 
 
-def test_help_says_whether_the_selected_token_branched():
+def test_help_says_whether_the_selected_token_forked():
     from tui.screens.help import help_markdown
 
     _, evs = events()
     run = live_from(evs)
-    b = run.branches[0]
+    b = run.forks[0]
     text = help_markdown(run.settings, run, b.child, b.pos)
     assert f"sequence {b.parent} took the most likely token, sequence {b.child} the second" in text
     plain = next(i for i, h in enumerate(run.seqs[0].entropies) if h < run.settings.theta)
-    assert "below θ, so no branch" in help_markdown(run.settings, run, 0, plain)
+    assert "below θ, so no fork" in help_markdown(run.settings, run, 0, plain)
 
 
 def test_inspector_keeps_one_height_for_every_token():
@@ -218,5 +218,5 @@ def test_inspector_keeps_one_height_for_every_token():
     heights = {inspect_text(run, q.id, i, 50).plain.count("\n")
                for q in run.seqs for i in range(len(q.tokens))}
     assert heights == {4 + run.settings.record_candidates}
-    b = run.branches[0]
-    assert "⋔ branched here (this is the child)" in inspect_text(run, b.child, b.pos, 80).plain
+    b = run.forks[0]
+    assert "⑂ forked here (this is the child)" in inspect_text(run, b.child, b.pos, 80).plain

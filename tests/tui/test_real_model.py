@@ -6,7 +6,7 @@ import pytest
 
 from eager_local.settings import Settings
 from tui.app import EagerApp
-from tui.widgets.branch_tree import BranchTree
+from tui.widgets.sequence_tree import SequenceTreeView
 from tui.widgets.inspector import inspect_text
 
 pytestmark = pytest.mark.asyncio
@@ -25,9 +25,9 @@ async def test_tiny_gguf_runs_through_the_tui(tiny_gguf):
             assert run is not None and run.finished, "the run did not finish"
             assert run.model.path.endswith("tiny.gguf")
             assert 1 <= len(run.seqs) <= 4
-            assert len(run.seqs) == len(run.branches) + 1
+            assert len(run.seqs) == len(run.forks) + 1
             assert all(len(q.tokens) >= 1 for q in run.seqs)
-            assert sorted(app.query_one(BranchTree)._leaves) == list(range(len(run.seqs)))
+            assert sorted(app.query_one(SequenceTreeView)._leaves) == list(range(len(run.seqs)))
             first = run.seqs[0]
             assert first.candidates[0] and all(t in run.vocab for t, _ in first.candidates[0])
             assert "candidates" in inspect_text(run, 0, 0, 80).plain

@@ -39,11 +39,11 @@ def test_small_terminal_without_controls(snap_compare):
     assert snap_compare(make_app(), terminal_size=(80, 24), run_before=hide)
 
 
-def test_inspector_on_a_branch_token(snap_compare):
+def test_inspector_on_a_fork_token(snap_compare):
     async def inspect(pilot):
         await finished_run(pilot)
         app = pilot.app
-        b = app.live.branches[0]
+        b = app.live.forks[0]
         await pilot.press("home", *["right"] * b.pos)
         pilot.app.query_one(EntropyPlot).draw_pending()
         await pilot.pause()

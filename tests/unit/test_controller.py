@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-from eager_local.controller import collect, generate, missed_branch_points
+from eager_local.continuation import missed_forks
+from eager_local.controller import collect, generate
 from eager_local.engine.fake import FakeEngine, flat, hashed_script, peaked
-from eager_local.events import Branched, RunFinished, SequenceFinished, TokenSampled
+from eager_local.events import Forked, RunFinished, SequenceFinished, TokenSampled
 from eager_local.settings import Settings
 
 V = 32
@@ -35,7 +36,7 @@ def run(engine, **kw):
 def test_branch_exactly_at_high_entropy_step():
     e = FakeEngine(script_by_step({3}, eog_at=8), vocab=V)
     events, r = run(e, theta=1.0, max_seqs=8, max_new_tokens=20)
-    br = [ev for ev in events if isinstance(ev, Branched)]
+    br = [ev for ev in events if isinstance(ev, Forked)]
     assert [(b.parent, b.child, b.pos) for b in br] == [(0, 1, 3)]
     assert r.stats.n_sequences == 2
     assert br[0].entropy == pytest.approx(np.log(4), abs=1e-6)
@@ -52,20 +53,20 @@ def test_every_sequence_branches_at_a_shared_high_step():
     e = FakeEngine(script_by_step({2, 5}, eog_at=9), vocab=V)
     _, r = run(e, theta=1.0, max_seqs=8, max_new_tokens=20)
     assert r.stats.n_sequences == 4
-    assert sorted((b.parent, b.child, b.pos) for b in r.branches) == [(0, 1, 2), (0, 2, 5), (1, 3, 5)]
+    assert sorted((b.parent, b.child, b.pos) for b in r.forks) == [(0, 1, 2), (0, 2, 5), (1, 3, 5)]
 
 
 def test_cap_counts_every_created_sequence():
     e = FakeEngine(script_by_step({1, 2, 3, 4, 5}, eog_at=9), vocab=V)
     _, r = run(e, theta=1.0, max_seqs=5, max_new_tokens=20)
     assert r.stats.n_sequences == 5
-    assert len(r.branches) == 4
+    assert len(r.forks) == 4
 
 
 def test_below_threshold_never_branches():
     e = FakeEngine(script_by_step({3}, eog_at=8), vocab=V)
     _, r = run(e, theta=np.log(4) + 0.01, max_seqs=8, max_new_tokens=20)
-    assert r.stats.n_sequences == 1 and not r.branches
+    assert r.stats.n_sequences == 1 and not r.forks
 
 
 def test_threshold_is_inclusive():
@@ -79,13 +80,13 @@ def test_monitoring_halt_after_window():
     e = FakeEngine(script_by_step({2, 12}, eog_at=15), vocab=V)
     _, r = run(e, theta=1.0, max_seqs=8, max_new_tokens=20, monitor_window=6)
     # index 2 branches (2 < 6); at index 12 both are 10 tokens past their last branch
-    assert [(b.parent, b.pos) for b in r.branches] == [(0, 2)]
+    assert [(b.parent, b.pos) for b in r.forks] == [(0, 2)]
 
 
 def test_parallel_shares_the_prompt_and_samples_m():
     e = FakeEngine(hashed_script(V, 1.0), vocab=V)
     _, r = run(e, method="parallel", max_seqs=6, max_new_tokens=10)
-    assert r.stats.n_sequences == 6 and not r.branches
+    assert r.stats.n_sequences == 6 and not r.forks
     assert all(s.parent is None and s.fork_pos == 0 for s in r.sequences)
     gen = sum(len(s.tokens) for s in r.sequences)
     assert r.stats.generated_tokens == gen
@@ -185,11 +186,11 @@ def test_cancel_stops_all_live_sequences():
     assert e.used_cells == 0
 
 
-def test_resume_continues_at_missed_branch_points():
+def test_resume_continues_at_missed_forks():
     e = FakeEngine(script_by_step({2, 4, 6}, eog_at=10), vocab=V)
     _, first = run(e, theta=1.0, max_seqs=2, max_new_tokens=20)
     assert first.stats.n_sequences == 2
-    missed = missed_branch_points(first, 1.0)
+    missed = missed_forks(first, 1.0)
     assert missed[0] == (0, 4) and (1, 4) in missed
     events = list(generate(e, PROMPT, Settings(theta=1.0, max_seqs=6, max_new_tokens=20), resume=first))
     r = events[-1].result

@@ -33,3 +33,22 @@ def test_the_probe_would_notice_a_ui_import():
     leaky = PROBE.replace("import eager_local\n", "import eager_local\nimport tui.app\n", 1)
     out = subprocess.run([sys.executable, "-c", leaky], capture_output=True, text=True, check=True)
     assert "textual" in json.loads(out.stdout.strip().splitlines()[-1])["ui"]
+
+
+def test_the_cli_contract_names_every_module_outside_the_cli():
+    """pyproject's import contract lists the modules that must not import eager_local.cli;
+    a new module outside the CLI has to be listed too, or the contract would not see it."""
+    import pkgutil
+    import tomllib
+    from pathlib import Path
+
+    import eager_local
+
+    root = Path(__file__).resolve().parents[2]
+    config = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    contract = next(c for c in config["tool"]["importlinter"]["contracts"]
+                    if c["forbidden_modules"] == ["eager_local.cli"])
+    listed = set(contract["source_modules"])
+    modules = {f"eager_local.{m.name}" for m in pkgutil.iter_modules(eager_local.__path__)}
+    assert modules - {"eager_local.cli", "eager_local.__main__"} <= listed
+    assert "tui" in listed

@@ -1,4 +1,4 @@
-"""Budget reallocation (eager-method.md §4) as a pure function."""
+"""Budget reallocation (the paper's §4; docs/evaluation.md) as a pure function."""
 
 import pytest
 

@@ -82,7 +82,9 @@ def test_report_errors(tmp_path, capsys):
     junk.write_text(json.dumps({"x": 1}) + "\n")
     one_line_error(capsys, ["report", str(junk)], "not a record")
     empty = tmp_path / "init-only.jsonl"
-    empty.write_text(json.dumps({"id": "a", "phase": "init"}) + "\n")
+    runner(empty, "eager-full").run()
+    empty.write_text("".join(ln + "\n" for ln in empty.read_text().splitlines()
+                             if json.loads(ln)["phase"] == "init"))
     one_line_error(capsys, ["report", str(empty)], "no finished prompts")
 
 

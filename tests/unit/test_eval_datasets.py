@@ -35,7 +35,7 @@ def test_field_mapping(tmp_path):
 
 @pytest.mark.parametrize("bad", ["question", "id=", "nope=x"])
 def test_bad_field_option(bad):
-    with pytest.raises(DatasetError, match="--field"):
+    with pytest.raises(DatasetError, match="bad field"):
         parse_fields([bad])
 
 
@@ -65,7 +65,7 @@ def test_missing_empty_and_non_utf8(tmp_path):
     p.write_bytes(b'{"id": "a", "question": "q", "answer": "1"}\n{"id": "\xe9"}\n')
     with pytest.raises(DatasetError, match="line 2: not UTF-8"):
         load_jsonl(p)
-    with pytest.raises(DatasetError, match="--limit"):
+    with pytest.raises(DatasetError, match="limit must be at least 1"):
         load_dataset(str(p), limit=0)
 
 

@@ -8,7 +8,7 @@ import pytest
 from eager_local.branch_region import may_fork, resolve
 from eager_local.controller import collect, generate
 from eager_local.engine.fake import FakeEngine, flat, peaked
-from eager_local.errors import SettingsError
+from eager_local.errors import EagerError, SettingsError
 from eager_local.final_answer import answer_part, final_answer, last_boxed
 from eager_local.result import ModelInfo, RunResult
 from eager_local.settings import Settings
@@ -34,17 +34,17 @@ def run(region, think=THINK):
 
 def test_think_region_never_forks_after_the_end_marker():
     r = run("think")
-    assert r.branches and all(f.pos <= END_AT for f in r.branches)
-    for f in r.branches:  # the parent had not written the end marker when it forked
+    assert r.forks and all(f.pos <= END_AT for f in r.forks)
+    for f in r.forks:  # the parent had not written the end marker when it forked
         assert "</think>" not in "".join(r.sequences[f.parent].pieces[: f.pos])
     assert len(r.sequences) == 2 ** END_AT  # doubling at every think token, then no more
 
 
 def test_answer_region_forks_only_after_it_and_all_anywhere():
     answer = run("answer")
-    assert answer.branches and all(f.pos > END_AT for f in answer.branches)
+    assert answer.forks and all(f.pos > END_AT for f in answer.forks)
     everywhere = run("all")
-    assert {f.pos for f in everywhere.branches} & set(range(END_AT)) and len(everywhere.sequences) == 200
+    assert {f.pos for f in everywhere.forks} & set(range(END_AT)) and len(everywhere.sequences) == 200
 
 
 def test_auto_is_think_for_reasoning_models_and_all_otherwise():
@@ -73,6 +73,9 @@ def test_json_has_an_answer_per_sequence_and_reads_back():
     assert doc["params"]["branch_region"] == "think" and doc["params"]["think"] == list(THINK)
     back = RunResult.from_json(doc)
     assert back.settings == r.settings and back.model.think == THINK
+    bad = dict(doc, params=dict(doc["params"], n_ctx="big"))  # the load values are checked like the settings
+    with pytest.raises(EagerError, match="params.n_ctx: expected integer or null"):
+        RunResult.from_json(bad)
 
 
 def test_eval_checks_the_text_after_the_thoughts():
@@ -109,7 +112,7 @@ def test_eval_runner_checks_after_the_think_block(tmp_path):
     out = tmp_path / "run.jsonl"
     recs = Runner(model, data, PromptFormat("chat"), Checker("numeric"), "eager",
                   Settings(theta=0.5, max_seqs=4, max_new_tokens=8), str(out)).run()
-    seqs = recs[-1]["sequences"]
+    seqs = recs[-1].to_json()["sequences"]
     assert seqs and all(q["answer"] == "4" and q["correct"] for q in seqs)
     assert all("</think>" in q["text"] and "boxed{5}" in q["text"] for q in seqs)
 

@@ -21,7 +21,7 @@ KEYS = """
 | F6 | stop the run (sequences end as *cancelled*) |
 | ← → ↑ ↓ (in the text) | move the token cursor; End follows the newest token |
 | click a token | inspect it |
-| ↑ ↓ enter (in the tree) | pick a sequence or a branch point |
+| ↑ ↓ enter (in the tree) | pick a sequence or a fork |
 | c (in the text) | colour the background or the text |
 | F2 | hide or show the controls |
 | ctrl+s / ctrl+o | save (JSON, HTML, SVG) / load a saved JSON run |
@@ -42,10 +42,10 @@ def help_markdown(settings: Settings, run: LiveRun | None, seq: int | None, inde
         "text is coloured by its H: blue is certain, green a little doubt, amber close to θ, red at "
         "or above θ.\n",
         f"**θ (theta) = {theta:g} nats.** The threshold. When a sequence meets a token with H ≥ θ, EAGER "
-        "branches there: the sequence takes the most likely token and a new sequence, which shares "
-        "everything before that point, takes the second. A lower θ branches more often and "
-        "spends more tokens; a higher θ branches only where the model really hesitates.\n",
-        f"**M = {m}.** The cap on sequences for this prompt. Once {m} exist, nobody branches any "
+        "forks there: the sequence takes the most likely token and a new sequence, which shares "
+        "everything before that point, takes the second. A lower θ forks more often and "
+        "spends more tokens; a higher θ forks only where the model really hesitates.\n",
+        f"**M = {m}.** The cap on sequences for this prompt. Once {m} exist, nobody forks any "
         "more and the live ones run to their end. *parallel* instead samples M independent "
         "sequences from the start; *greedy* always takes the most likely token.\n",
     ]
@@ -53,22 +53,22 @@ def help_markdown(settings: Settings, run: LiveRun | None, seq: int | None, inde
         total = sum(len(q.tokens) for q in run.seqs)
         c = run.counters
         parts.append(
-            f"**This run.** {len(run.seqs)} sequences, {len(run.branches)} branch points. "
+            f"**This run.** {len(run.seqs)} sequences, {len(run.forks)} forks. "
             f"Written out separately the sequences hold {total} tokens; thanks to shared prefixes "
             f"the tree has {c.generated_tokens} distinct generated tokens, and the engine decoded "
             f"{c.decoded_tokens} (prompt included).\n")
         if seq is not None and index is not None and seq < len(run.seqs) and index < len(run.seqs[seq].tokens):
             h = run.seqs[seq].entropies[index]
-            hit = run.branch_at(seq, index)
+            hit = run.fork_at(seq, index)
             if hit is not None:
-                b = hit[0]
-                verdict = (f"at or above θ, and EAGER branched here: sequence {b.parent} took the most "
-                           f"likely token, sequence {b.child} the second")
+                f = hit[0]
+                verdict = (f"at or above θ, and EAGER forked here: sequence {f.parent} took the most "
+                           f"likely token, sequence {f.child} the second")
             elif h >= theta:
-                verdict = ("at or above θ, but no branch here (the cap M was reached, the method is "
+                verdict = ("at or above θ, but no fork here (the cap M was reached, the method is "
                            "not eager, or monitoring had stopped)")
             else:
-                verdict = "below θ, so no branch"
+                verdict = "below θ, so no fork"
             parts.append(f"**The selected token** (sequence {seq}, token {index}) has H = {h:.2f} "
                          f"of at most {lnk:.2f}: {verdict}.\n")
     parts.append("## Keys\n" + KEYS)

@@ -9,8 +9,8 @@ from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Label, Select, TextArea
 
-from eager_local.cli.common import default_theta
 from eager_local.errors import EagerError, PromptError, SettingsError
+from eager_local.registry import default_theta, describe_model, load_registry
 from eager_local.settings import METHODS, Settings
 
 
@@ -45,18 +45,20 @@ FIELDS = (
 )
 
 
+def setting_label(name: str) -> str:
+    """How the controls call a setting (errors name settings this way here)."""
+    return next((f.label for f in FIELDS if f.name == name), name)
+
+
 def registry_choices(extra: str | None = None) -> tuple[list[ModelChoice], str | None, str | None]:
     """Picker entries from models.toml, the default alias, and an error line if the registry is bad."""
-    from eager_local.cli.models import describe
-    from eager_local.registry import load_registry
-
     try:
         reg = load_registry()
     except EagerError as e:
         return ([ModelChoice(extra, extra)] if extra else []), extra, e.one_line()
     out = []
     for spec in reg.models.values():
-        row = describe(spec)
+        row = describe_model(spec)
         size = f"{row['size'] / 1e6:.0f}MB" if row.get("size") else "-"
         state = "present" if row.get("present") else row.get("status", "missing")
         out.append(ModelChoice(spec.alias, f"{spec.alias} {size} {state}"))
@@ -135,7 +137,7 @@ class Controls(VerticalScroll):
             try:
                 changes[f.name] = f.kind(raw)
             except ValueError:
-                raise SettingsError(f"{f.label} must be {'a number' if f.kind is float else 'a whole number'} (got {raw!r})") from None
+                raise SettingsError(f"⟨{f.name}⟩ must be {'a number' if f.kind is float else 'a whole number'} (got {raw!r})") from None
         return prompt, spec, base.with_(**changes)
 
     def show(self, prompt: str, settings: Settings) -> None:

@@ -1,5 +1,5 @@
 """The token inspector: one token's candidates as bars, its entropy against θ, and
-the branch (if any) that happened there."""
+the fork (if any) that happened there."""
 
 from __future__ import annotations
 
@@ -69,20 +69,20 @@ def _lines(run: LiveRun | None, seq: int | None, index: int | None, width: int) 
                        style=colour if ch != " " else ("bold white" if i == mark else ""))
     above = h >= theta
     entropy.append(f" {'≥' if above else '<'} θ {theta:g}", style="bold red" if above else "dim")
-    hit = run.branch_at(seq, index)
+    hit = run.fork_at(seq, index)
     if hit is not None:
-        b, where = hit
-        branch = [Text.assemble(("⋔ branched here", "bold magenta"), f" (this is the {where})"),
-                  Text(f"  seq {b.parent} took {b.parent_piece!r} · seq {b.child} took {b.child_piece!r}")]
+        f, where = hit
+        fork = [Text.assemble(("⑂ forked here", "bold magenta"), f" (this is the {where})"),
+                Text(f"  seq {f.parent} took {f.parent_piece!r} · seq {f.child} took {f.child_piece!r}")]
     elif above and s.method == "eager":
-        branch = [Text("no branch: the cap M was reached", style="dim"),
-                  Text("  (or monitoring had stopped)", style="dim")]
+        fork = [Text("no fork: the cap M was reached", style="dim"),
+                Text("  (or monitoring had stopped)", style="dim")]
     else:
-        branch = [Text("no branch here", style="dim"), Text()]
+        fork = [Text("no fork here", style="dim"), Text()]
     cands = q.candidates[index] if index < len(q.candidates) else None
     if not cands:
-        return [head, entropy, *branch, Text("no candidates recorded for this token", style="dim")]
-    out = [head, entropy, *branch, Text(f"top {len(cands)} candidates (p after τ)", style="dim")]
+        return [head, entropy, *fork, Text("no candidates recorded for this token", style="dim")]
+    out = [head, entropy, *fork, Text(f"top {len(cands)} candidates (p after τ)", style="dim")]
     width_bar = max(width - LABEL_CELLS - 9, 2)  # label, bar, " 0.123 ◀"
     for tok, p in cands:
         chosen = tok == q.tokens[index]

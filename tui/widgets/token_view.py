@@ -17,7 +17,7 @@ from textual.strip import Strip
 
 from eager_local.palette import entropy_hex
 
-from ..live_run import LiveSeq
+from eager_local.tree import LiveSequence
 from ..token_layout import TokenLayout, layout
 
 INK = "#111111"
@@ -28,14 +28,14 @@ class TokenView(ScrollView, can_focus=True):
 
     COMPONENT_CLASSES = {
         "token-view--cursor",
-        "token-view--branch",
+        "token-view--fork",
         "token-view--shared",
         "token-view--placeholder",
     }
     DEFAULT_CSS = """
     TokenView { height: 1fr; padding: 0 1; }
     TokenView > .token-view--cursor { background: $foreground; color: $background; text-style: bold; }
-    TokenView > .token-view--branch { text-style: bold underline; }
+    TokenView > .token-view--fork { text-style: bold underline; }
     TokenView > .token-view--shared { text-style: italic; }
     TokenView > .token-view--placeholder { text-style: dim; }
     """
@@ -58,7 +58,7 @@ class TokenView(ScrollView, can_focus=True):
 
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
-        self.seq: LiveSeq | None = None
+        self.seq: LiveSequence | None = None
         self.theta, self.k = 2.0, 20
         self.marks: set[int] = set()
         self.cursor: int | None = None
@@ -68,7 +68,7 @@ class TokenView(ScrollView, can_focus=True):
         self._width = 0
 
     # what to show ----------------------------------------------------------
-    def show(self, seq: LiveSeq | None, theta: float, k: int, marks: set[int], cursor: int | None) -> None:
+    def show(self, seq: LiveSequence | None, theta: float, k: int, marks: set[int], cursor: int | None) -> None:
         """Show ``seq`` (it may have grown) with the cursor on ``cursor`` (None: the end)."""
         self.seq, self.theta, self.k, self.marks = seq, theta, k, marks
         self.cursor = cursor
@@ -121,7 +121,7 @@ class TokenView(ScrollView, can_focus=True):
             if i < seq.fork_pos:
                 style += self.get_component_rich_style("token-view--shared", partial=True)
             if i in self.marks:
-                style += self.get_component_rich_style("token-view--branch", partial=True)
+                style += self.get_component_rich_style("token-view--fork", partial=True)
             if span.placeholder:
                 style += self.get_component_rich_style("token-view--placeholder", partial=True)
             if i == cur:

@@ -1,4 +1,4 @@
-"""The branch tree, live: branch points inside, sequences (with finish reason) at the leaves."""
+"""The sequence tree widget, live: forks inside, sequences (with finish reason) at the leaves."""
 
 from __future__ import annotations
 
@@ -15,12 +15,12 @@ from .. import tree_model
 from ..live_run import LiveRun
 
 REASON_MARK = {None: "◌", "eog": "●", "stop": "■", "length": "◆", "context_full": "▣", "cancelled": "✕"}
-FORK = "⋔"
+FORK = "⑂"
 
 
 @dataclass(frozen=True)
 class NodeRef:
-    """What a tree node stands for: a sequence, or token ``pos`` of ``seq`` (a branch point)."""
+    """What a tree node stands for: a sequence, or token ``pos`` of ``seq`` (a fork)."""
 
     seq: int
     pos: int | None = None
@@ -36,25 +36,25 @@ def leaf_label(run: LiveRun, seq: int, selected: bool) -> Text:
     return t
 
 
-def fork_label(run: LiveRun, b) -> Text:
+def fork_label(run: LiveRun, f) -> Text:
     s = run.settings
     t = Text()
     t.append(FORK + " ", style="bold magenta")
-    t.append(f"@{b.pos} ")
-    t.append(f"H {b.entropy:.2f}", style=entropy_hex(b.entropy, s.theta, s.top_k_entropy))
-    t.append(f" {b.parent_piece!r}|{b.child_piece!r}")
+    t.append(f"@{f.pos} ")
+    t.append(f"H {f.entropy:.2f}", style=entropy_hex(f.entropy, s.theta, s.top_k_entropy))
+    t.append(f" {f.parent_piece!r}|{f.child_piece!r}")
     return t
 
 
-class BranchTree(Tree[NodeRef]):
-    """Rebuilt when a branch happens; leaf labels updated as tokens arrive."""
+class SequenceTreeView(Tree[NodeRef]):
+    """Rebuilt when a fork happens; leaf labels updated as tokens arrive."""
 
     DEFAULT_CSS = """
-    BranchTree { width: 1fr; min-width: 24; }
+    SequenceTreeView { width: 1fr; min-width: 24; }
     """
 
     class Chosen(Message):
-        """The user moved to a node: show ``seq``, at ``pos`` if it is a branch point."""
+        """The user moved to a node: show ``seq``, at ``pos`` if it is a fork."""
 
         def __init__(self, ref: NodeRef) -> None:
             super().__init__()
@@ -88,8 +88,8 @@ class BranchTree(Tree[NodeRef]):
             self._leaves[node.seq] = parent.add_leaf(
                 leaf_label(run, node.seq, node.seq == self._selected), NodeRef(node.seq))
             return
-        b = node.branch
-        fork = parent.add(fork_label(run, b), NodeRef(b.parent, b.pos), expand=True)
+        f = node.fork
+        fork = parent.add(fork_label(run, f), NodeRef(f.parent, f.pos), expand=True)
         self._add(fork, run, node.kept)
         self._add(fork, run, node.taken)
 

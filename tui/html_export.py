@@ -1,4 +1,4 @@
-"""A run as one self-contained HTML page: coloured tokens, the branch tree and the
+"""The HTML export: a run as one self-contained page (coloured tokens, the sequence tree and the
 inspector data, with no network access needed to open it. Pure functions.
 """
 
@@ -11,7 +11,9 @@ import math
 from eager_local.palette import entropy_hex, scale_max
 
 from . import tree_model
-from .live_run import LiveRun, LiveSeq
+from eager_local.tree import LiveSequence
+
+from .live_run import LiveRun
 
 CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:0;background:#15171c;color:#dde1e8}
@@ -33,7 +35,7 @@ section.seq{margin:0 0 14px;padding:8px 10px;background:#1b1e24;border-radius:6p
 section.seq h3{font-size:13px;margin:0 0 6px;color:#9aa3b2;font-weight:normal}
 .tokens{white-space:pre-wrap;font-family:ui-monospace,monospace;font-size:13px;line-height:1.7}
 .tok{color:#111;border-radius:2px;cursor:pointer;padding:0 0}
-.tok.shared{opacity:.55}.tok.branch{outline:2px solid #e05be0}.tok.sel{outline:2px solid #fff}
+.tok.shared{opacity:.55}.tok.fork{outline:2px solid #e05be0}.tok.sel{outline:2px solid #fff}
 #inspector{background:#1d2027;padding:8px;border-radius:4px;font-size:12px;min-height:60px}
 .bar{display:grid;grid-template-columns:9em 1fr 4em;gap:6px;align-items:center;margin:2px 0}
 .bar div.b{height:10px;background:#6ea0e6;border-radius:2px}
@@ -51,7 +53,7 @@ function show(s,i){
   const head=document.createElement('div');
   head.textContent=`seq ${s} · token ${i} · ${JSON.stringify(q.pieces[i])} · H ${h.toFixed(3)} nats (θ ${RUN.theta}) `+(h>=RUN.theta?'≥ θ':'< θ');
   box.appendChild(head);
-  const br=q.branch[i]; if(br){const d=document.createElement('div');d.className='chosen';d.textContent=br;box.appendChild(d);}
+  const fk=q.fork[i]; if(fk){const d=document.createElement('div');d.className='chosen';d.textContent=fk;box.appendChild(d);}
   const c=q.candidates[i];
   if(!c){const d=document.createElement('div');d.textContent='no candidates recorded';box.appendChild(d);return;}
   for(const [tok,p,txt] of c){
@@ -93,7 +95,7 @@ def run_html(run: LiveRun, title: str = "eager-local run") -> str:
         "<main><aside>"
         f"<h2>Prompt</h2><pre class=\"prompt\">{esc(run.prompt)}</pre>"
         f"<h2>Entropy scale</h2>{legend_html(theta, k)}"
-        f"<h2>Branch tree</h2>{tree}"
+        f"<h2>Sequence tree</h2>{tree}"
         "<h2>Inspector</h2><div id=\"inspector\">click a token to see its candidates</div>"
         f"</aside><div><h2>Sequences</h2>{seqs}</div></main>"
         f'<script type="application/json" id="run-data">{data}</script>'
@@ -117,15 +119,15 @@ def node_html(run: LiveRun, node, theta: float, k: int) -> str:
         q = run.seqs[node.seq]
         return (f'<li class="leaf"><a href="#seq-{q.id}">● seq {q.id} · '
                 f'{esc(q.finish_reason or "live")} · {len(q.tokens)} tokens</a></li>')
-    b = node.branch
-    colour = entropy_hex(b.entropy, theta, k)
-    label = (f'⋔ token {b.pos} · <span style="color:{colour}">H {b.entropy:.2f}</span> · '
-             f"seq {b.parent} {esc(repr(b.parent_piece))} | seq {b.child} {esc(repr(b.child_piece))}")
+    f = node.fork
+    colour = entropy_hex(f.entropy, theta, k)
+    label = (f'⑂ token {f.pos} · <span style="color:{colour}">H {f.entropy:.2f}</span> · '
+             f"seq {f.parent} {esc(repr(f.parent_piece))} | seq {f.child} {esc(repr(f.child_piece))}")
     return (f'<li><span class="fork">{label}</span><ul class="tree">'
             f"{node_html(run, node.kept, theta, k)}{node_html(run, node.taken, theta, k)}</ul></li>")
 
 
-def shown_pieces(q: LiveSeq, final_text: str | None) -> list[str]:
+def shown_pieces(q: LiveSequence, final_text: str | None) -> list[str]:
     """Pieces cut where the final text ends (a stop string is not shown)."""
     if final_text is None:
         return list(q.pieces)
@@ -137,15 +139,15 @@ def shown_pieces(q: LiveSeq, final_text: str | None) -> list[str]:
     return out
 
 
-def sequence_html(run: LiveRun, q: LiveSeq, theta: float, k: int) -> str:
+def sequence_html(run: LiveRun, q: LiveSequence, theta: float, k: int) -> str:
     final = None
     if run.result is not None and q.id < len(run.result.sequences):
         final = run.result.sequences[q.id].text
-    marks = run.branch_positions(q.id)
+    marks = run.fork_positions(q.id)
     spans = []
     for i, piece in enumerate(shown_pieces(q, final)):
         h = q.entropies[i]
-        cls = "tok" + (" shared" if i < q.fork_pos else "") + (" branch" if i in marks else "")
+        cls = "tok" + (" shared" if i < q.fork_pos else "") + (" fork" if i in marks else "")
         title = f"token {i} · H {h:.3f}" if math.isfinite(h) else f"token {i}"
         spans.append(f'<span class="{cls}" data-s="{q.id}" data-i="{i}" title="{title}" '
                      f'style="background:{entropy_hex(h, theta, k)}">{esc(piece)}</span>')
@@ -159,18 +161,18 @@ def inspector_data(run: LiveRun) -> dict:
     """What the page's inspector shows for each token (candidates with their text)."""
     seqs = []
     for q in run.seqs:
-        branch = []
+        forks = []
         for i in range(len(q.tokens)):
-            hit = run.branch_at(q.id, i)
-            branch.append(None if hit is None else _branch_words(hit[0], hit[1]))
+            hit = run.fork_at(q.id, i)
+            forks.append(None if hit is None else _fork_words(hit[0], hit[1]))
         cands = [None if c is None else [[t, round(p, 6), run.vocab.get(t, f"#{t}")] for t, p in c]
                  for c in q.candidates]
         seqs.append({"tokens": q.tokens, "pieces": q.pieces,
                      "entropies": [round(h, 6) for h in q.entropies],
-                     "candidates": cands, "branch": branch})
+                     "candidates": cands, "fork": forks})
     return {"theta": run.settings.theta, "seqs": seqs}
 
 
-def _branch_words(b, side: str) -> str:
-    return (f"branch here: seq {b.parent} took {b.parent_piece!r} (most likely), "
-            f"seq {b.child} took {b.child_piece!r} (second); this sequence is the {side}")
+def _fork_words(f, side: str) -> str:
+    return (f"fork here: seq {f.parent} took {f.parent_piece!r} (most likely), "
+            f"seq {f.child} took {f.child_piece!r} (second); this sequence is the {side}")
