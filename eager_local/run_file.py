@@ -18,6 +18,9 @@ from .settings import Settings
 
 FINISH_REASONS = ("eog", "stop", "length", "context_full", "cancelled")
 _SETTING_NAMES = frozenset(Settings.__dataclass_fields__)
+#: the load values reported beside the settings in ``params`` (``ModelInfo.load_params``)
+_LOAD_PARAMS = {"n_ctx": (int, None), "n_gpu_layers": (int, None), "prompt_format": (str, None),
+                "think": (list, None)}
 
 
 class RunFileError(OutputError):
@@ -140,12 +143,15 @@ def check_run_doc(doc, where: str = "run document") -> None:
 def _check_doc(doc) -> None:
     of(doc, dict, "the document")
     params = need(doc, "params", dict, "")
-    unknown = sorted(set(params) - _SETTING_NAMES)
+    unknown = sorted(set(params) - _SETTING_NAMES - set(_LOAD_PARAMS))
     if unknown:
         raise _Bad(f"params.{unknown[0]}: not a setting")
+    for k, kinds in _LOAD_PARAMS.items():
+        need(params, k, kinds, "params.", optional=True)
+    _strings(params.get("think") or [], "params.think")
     try:
         Settings(**{k: tuple(v) if k == "stop" and isinstance(v, list) else v
-                    for k, v in params.items()}).validate()
+                    for k, v in params.items() if k in _SETTING_NAMES}).validate()
     except EagerError as e:
         raise _Bad(f"params: {e.message}") from None
     need(doc, "prompt", str, "", optional=True)
@@ -188,6 +194,7 @@ def _check_sequence(s, i: int, n: int) -> None:
             if len(v) != len(tokens) and not (key == "top2" and not v):
                 raise _Bad(f"{w}{key}: {len(v)} entries for {len(tokens)} tokens")
     need(s, "text", str, w)
+    need(s, "answer", (str, None), w, optional=True)
     if need(s, "finish_reason", str, w) not in FINISH_REASONS:
         raise _Bad(f"{w}finish_reason: {_short(s['finish_reason'])} is not one of {', '.join(FINISH_REASONS)}")
 

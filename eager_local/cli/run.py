@@ -15,14 +15,20 @@ def register(sub) -> None:
     p = sub.add_parser("run", help="run EAGER, full parallel or greedy on one prompt",
                        description="Decode one prompt; stream the sequence tree, or print --json.")
     p.add_argument("prompt", nargs="?", help="the prompt (or --prompt-file, or standard input)")
-    p.add_argument("--prompt-file", "-f", metavar="PATH", help="read the prompt from a UTF-8 file")
+    p.add_argument("--prompt", "-p", dest="prompt_option", metavar="TEXT", help="the prompt (llama.cpp's spelling)")
+    p.add_argument("--prompt-file", "-f", "--file", dest="prompt_file", metavar="PATH", help="read the prompt from a UTF-8 file")
     p.add_argument("--json", action="store_true", help="print one JSON document instead of the live view")
+    p.add_argument("--full", action="store_true", help="every sequence in full, each token coloured by its entropy")
     add_model_args(p)
     add_settings_args(p)
     p.set_defaults(func=main)
 
 
 def read_prompt(args) -> str:
+    if getattr(args, "prompt_option", None) is not None:
+        if args.prompt is not None:
+            raise PromptError("give the prompt as an argument or with --prompt, not both")
+        args.prompt = args.prompt_option
     if args.prompt is not None and args.prompt_file:
         raise PromptError("give the prompt as an argument or with --prompt-file, not both")
     if args.prompt_file:
@@ -59,7 +65,7 @@ def main(args) -> int:
         else:
             from .live import stream_to_terminal
 
-            stream_to_terminal(model.stream(prompt, settings), model.info)
+            stream_to_terminal(model.stream(prompt, settings), model.info, full=args.full)
     finally:
         model.close()
     return 0
