@@ -15,24 +15,20 @@ Continuing a saturating prompt re-prefills its tree's prefix once per parent
 
 from __future__ import annotations
 
-import hashlib
 import threading
-import time
 from dataclasses import dataclass, replace
 from typing import Callable
 
 from .. import budget
-from ..controller import collect
-from ..errors import ContextError, OutputError, PromptError, SettingsError
-from ..final_answer import answer_part
-from ..result import Fork, RunResult, RunStats
+from ..errors import OutputError, SettingsError
 from ..settings import Settings
 from .answers import Checker
-from .datasets import Dataset, Item
-from .metrics import score_prompt
+from .datasets import Dataset
+from .eval_record import EvalRecord
+from .item_work import LocalWorkers, Task, WorkSpec, dataset_info
+from .item_work import append_runs, derive_seed  # noqa: F401 (their old home)
 from .prompts import PromptFormat
-from .eval_record import EvalRecord, RecordedFork, ScoredSequence
-from .records import RecordWriter, read_records, result_from_doc, run_doc
+from .records import RecordWriter, read_records
 
 METHODS = budget.EVAL_METHODS
 
@@ -63,12 +59,6 @@ def check_method(method: str) -> str:
     return method
 
 
-def derive_seed(base: int, item_id: str, salt: str = "") -> int:
-    """A per-prompt seed: the same item gets the same draws whatever ran before it."""
-    h = hashlib.blake2b(f"{base}\0{item_id}\0{salt}".encode(), digest_size=4).digest()
-    return int.from_bytes(h, "little") & 0x7FFFFFFF
-
-
 class Runner:
     """Runs one method over a dataset into one run file."""
 
@@ -86,6 +76,7 @@ class Runner:
         init_from: str | None = None,
         cancel: threading.Event | None = None,
         on_progress: Callable[[Progress], None] | None = None,
+        workers=None,
     ) -> None:
         self.model, self.data, self.fmt, self.checker = model, dataset, fmt, checker
         self.method = check_method(method)
@@ -105,6 +96,10 @@ class Runner:
             "items": len(dataset.items),
             "format": fmt.describe(),
         }
+        self.spec = WorkSpec(dataset, fmt, checker, self.method, self.base, self.fingerprint)
+        self.workers = LocalWorkers(model) if workers is None else workers
+        """Where items run: this process (``LocalWorkers``) or a pool such as Ray's."""
+        self.workers.start(self.spec, self.cancel)
 
     # ------------------------------------------------------------------
     def run(self) -> list[EvalRecord]:
@@ -117,21 +112,20 @@ class Runner:
             if self.method in ("eager-adapt", "eager-full"):
                 self._two_phase(w, init, final)
             else:
-                self._phase(w, "final", self.data.items, final, self._one)
+                self._phase(w, "final", final)
         return [final[it.id] for it in self.data.items]
 
     def _two_phase(self, w, init, final) -> None:
         if self.init_from:
             self._adopt(w, init)
-        self._phase(w, "init", self.data.items, init, self._one)
+        self._phase(w, "init", init)
         outcomes = [
             budget.Outcome(it.id, init[it.id].n_sequences, init[it.id].correct > 0)
             for it in self.data.items
         ]
         plan = budget.reallocate(self.method, outcomes, self.base.max_seqs, self.base.theta)
         self.plan = plan
-        self._phase(w, "final", self.data.items, final,
-                    lambda it: self._extra(it, init[it.id], plan), scored=dict(final))
+        self._phase(w, "final", final, plan=plan, init=init)
 
     def _adopt(self, w, init) -> None:
         """Take phase-1 records from an ``eager`` run with the same settings (same seeds,
@@ -150,31 +144,25 @@ class Runner:
                         "an eager run with the same model, settings and prompts"
                     )
             rec = replace(r, phase="init", method=self.method, run_config=self.fingerprint,
-                          index=self.data.items.index(it), dataset=self._dataset_info())
+                          index=self.data.items.index(it), dataset=dataset_info(self.data))
             w.write(rec)
             init[it.id] = rec
 
-    def _dataset_info(self) -> dict:
-        d = self.data
-        return {"name": d.name, "path": d.path, "kind": d.kind, "items": len(d.items),
-                "total": d.total, "offset": d.offset}
-
-    def _phase(self, w, phase, items, done: dict, work, scored=None) -> None:
-        scored = dict(done) if scored is None else scored
+    def _phase(self, w, phase, done: dict, plan=None, init=None) -> None:
+        """Run every item of the phase not in ``done`` on the workers, writing each record
+        as it arrives (in any order); ``Interrupted`` once the cancel event stopped them."""
+        scored = dict(done)
         total = len(self.data.items)
         self._report(phase, scored, total)
-        for it in items:
-            if it.id in done:
-                continue
-            if self.cancel.is_set():
-                raise Interrupted(f"interrupted; {len(scored)} prompts of this phase are saved")
-            rec = work(it)
-            if self.cancel.is_set():
-                raise Interrupted(f"interrupted; {len(scored)} prompts of this phase are saved")
+        tasks = [Task(i, None if init is None else init[it.id])
+                 for i, it in enumerate(self.data.items) if it.id not in done]
+        for rec in self.workers.records(tasks, plan, self.cancel):
             rec = replace(rec, phase=phase)
             w.write(rec)
-            done[it.id] = scored[it.id] = rec
+            done[rec.id] = scored[rec.id] = rec
             self._report(phase, scored, total)
+        if self.cancel.is_set() and len(done) < total:
+            raise Interrupted(f"interrupted; {len(scored)} prompts of this phase are saved")
 
     def _report(self, phase, scored, total) -> None:
         recs = list(scored.values())
@@ -184,97 +172,6 @@ class Runner:
             sum(r.generated_tokens for r in recs),
             sum(r.decoded_tokens for r in recs),
         ))
-
-    # ------------------------------------------------------------------
-    def _generate(self, it: Item, settings: Settings, resume: RunResult | None = None) -> RunResult:
-        prompt = self.fmt.render(it)
-        return collect(self.model.stream(prompt, settings, cancel=self.cancel, resume=resume))
-
-    def _one(self, it: Item) -> EvalRecord:
-        s = self.base.with_(seed=derive_seed(self.base.seed, it.id))
-        try:
-            r = self._generate(it, s)
-        except (PromptError, ContextError) as e:  # this item cannot run; the others can
-            return self._failed(it, s, e.one_line())
-        return self._record(it, r, ["init"] * len(r.sequences), s, None)
-
-    def _failed(self, it: Item, s: Settings, why: str) -> EvalRecord:
-        """The record of an item that could not be decoded: zeros and the reason."""
-        m = self.model.info
-        return EvalRecord(
-            id=it.id, index=self.data.items.index(it), method=self.method, question=it.question,
-            reference=it.answer if self.data.kind != "code" else None, sequences=(), origins=(),
-            branches=(), n_sequences=0, correct=0, pass_any=False, cons=False, pass_rate=0.0,
-            generated_tokens=0, decoded_tokens=0, prompt_tokens=0, wall_s=0.0, check_s=0.0,
-            settings=s.to_dict(), extra_settings=None,
-            model=None if m is None else {"alias": m.alias, "path": m.path, "sha256": m.sha256},
-            dataset=self._dataset_info(), run_config=self.fingerprint, run=None, error=why,
-        )
-
-    def _extra(self, it: Item, init_rec: EvalRecord, plan: budget.Plan) -> EvalRecord:
-        init_fig = {k: getattr(init_rec, k) for k in (
-            "n_sequences", "correct", "pass_any", "cons", "generated_tokens", "decoded_tokens", "wall_s")}
-        if init_rec.error is not None:  # failed in phase 1: nothing to add to
-            return replace(init_rec, extra=None, plan=plan.to_dict(), init=init_fig)
-        prev = result_from_doc(init_rec.run)
-        origins = list(init_rec.origins)
-        extra = plan.for_id(it.id)
-        s2 = None
-        if extra is not None and extra.action == "continue":
-            s2 = self.base.with_(max_seqs=extra.max_seqs, theta=extra.theta,
-                                 seed=derive_seed(self.base.seed, it.id, "continue"))
-            r = self._generate(it, s2, resume=prev)
-            origins += ["continue"] * (len(r.sequences) - len(prev.sequences))
-        elif extra is not None:
-            s2 = self.base.with_(max_seqs=extra.max_seqs, theta=extra.theta,
-                                 seed=derive_seed(self.base.seed, it.id, "rerun"))
-            more = self._generate(it, s2)
-            r = append_runs(prev, more)
-            origins += ["rerun"] * len(more.sequences)
-        else:
-            r = prev
-        rec = self._record(it, r, origins, prev.settings, s2)
-        return replace(rec, extra=None if extra is None else {
-            "action": extra.action, "cap": extra.cap, "max_seqs": extra.max_seqs, "theta": extra.theta,
-        }, plan=plan.to_dict(), init=init_fig)
-
-    def _record(self, it: Item, r: RunResult, origins, s: Settings, s2: Settings | None) -> EvalRecord:
-        t0 = time.perf_counter()
-        think = r.model.think if r.model else None  # a reasoning model's answer follows its thoughts
-        verdicts = [self.checker.check(it, answer_part(seq.text, think) or "") for seq in r.sequences]
-        check_s = time.perf_counter() - t0
-        score = score_prompt([v.answer for v in verdicts], [v.correct for v in verdicts])
-        m = r.model
-        return EvalRecord(
-            id=it.id,
-            index=self.data.items.index(it),
-            method=self.method,
-            question=it.question,
-            reference=it.answer if self.data.kind != "code" else None,
-            sequences=tuple(
-                ScoredSequence(q.id, q.parent, q.fork_pos, o, q.text, v.answer, v.correct, v.detail,
-                               q.finish_reason, len(q.tokens), q.n_own)
-                for q, v, o in zip(r.sequences, verdicts, origins)
-            ),
-            origins=tuple(origins),
-            branches=tuple(RecordedFork(b.parent, b.child, b.pos, round(b.entropy, 4)) for b in r.forks),
-            n_sequences=score.n,
-            correct=score.correct,
-            pass_any=score.pass_any,
-            cons=score.cons,
-            pass_rate=score.pass_rate,
-            generated_tokens=r.stats.generated_tokens,
-            decoded_tokens=r.stats.decoded_tokens,
-            prompt_tokens=r.stats.prompt_tokens,
-            wall_s=round(r.stats.wall_s, 4),
-            check_s=round(check_s, 4),
-            settings=s.to_dict(),
-            extra_settings=None if s2 is None else s2.to_dict(),
-            model=None if m is None else {"alias": m.alias, "path": m.path, "sha256": m.sha256},
-            dataset=self._dataset_info(),
-            run_config=self.fingerprint,
-            run=run_doc(r),
-        )
 
     def _check_same_run(self, existing: list[EvalRecord]) -> None:
         for r in existing:
@@ -297,25 +194,6 @@ def as_written_now(run_config: dict) -> dict:
         return run_config
     filled = {**Settings().to_dict(), "branch_region": "all", **recorded}
     return {**run_config, "settings": filled}
-
-
-def append_runs(first: RunResult, more: RunResult) -> RunResult:
-    """``first`` followed by ``more``'s sequences, renumbered; costs added."""
-    off = len(first.sequences)
-    seqs = first.sequences + tuple(
-        replace(q, id=q.id + off, parent=None if q.parent is None else q.parent + off)
-        for q in more.sequences
-    )
-    forks = first.forks + tuple(
-        Fork(b.parent + off, b.child + off, b.pos, b.entropy, b.parent_token, b.child_token)
-        for b in more.forks
-    )
-    stats = replace(
-        first.stats.add_costs(more.stats),
-        generated_tokens=first.stats.generated_tokens + more.stats.generated_tokens,
-        n_sequences=len(seqs),
-    )
-    return replace(first, sequences=seqs, forks=forks, stats=stats)
 
 
 def _nonempty(path) -> bool:
