@@ -1,7 +1,8 @@
 """Optional dependencies: what each lazily imported package is for, and how to install it.
 
 ``pip install "eager-local[eval]"`` brings answer checking and HumanEval,
-``[plot]`` the PNG plots, ``[serve]`` the OpenAI-compatible server, ``[all]`` all three. A face that needs one calls
+``[plot]`` the PNG plots, ``[serve]`` the OpenAI-compatible server, ``[distributed]``
+Ray for ``eager eval --ray``, ``[all]`` all four. A face that needs one calls
 ``require`` first, so a missing package is one line naming the command.
 """
 
@@ -18,6 +19,7 @@ EXTRAS = {
     "starlette": ("starlette", "serve"),
     "uvicorn": ("uvicorn", "serve"),
     "jinja2": ("jinja2", "serve"),
+    "ray": ("ray", "distributed"),
 }
 """Import name -> (distribution, extra of eager-local that installs it)."""
 

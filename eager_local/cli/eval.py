@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from ..budget import EVAL_METHODS
+from .cluster import add_ray_args, check_ray_args, open_workers, report_faults
 from .common import (add_model_args, add_settings_args, check_model_args, load_model_from_args,
                      settings_from_args)
 
@@ -27,6 +28,7 @@ def register(sub) -> None:
     g.add_argument("--code-memory", type=int, default=512, metavar="MB", help="memory limit of a test run (default 512)")
     add_model_args(p)
     add_settings_args(p, methods=EVAL_METHODS)
+    add_ray_args(p)
     p.set_defaults(func=main)
 
 
@@ -84,6 +86,7 @@ def check_eval_args(args):
     if args.init_from and method not in ("eager-adapt", "eager-full"):
         raise SettingsError("--init-from is for --method eager-adapt or eager-full")
     check_model_args(args)
+    check_ray_args(args)
     base = settings_from_args(args, method="eager" if method.startswith("eager") else method)
     spec = apply_file_defaults(load_registry().get(args.model))  # the file says chat or raw
     if args.prompt_style == "chat" and spec.prompt_format != "chat":
@@ -105,20 +108,27 @@ def _evaluate(args, method, base, ds, fmt, out) -> int:
     from ..evaluation.runner import Interrupted, Runner
 
     checker = Checker(ds.kind, timeout_s=args.code_timeout, memory_mb=args.code_memory)
-    model = load_model_from_args(args)
-    bar = _ProgressBar(ds.name, method)
-    try:
-        with stop_on_signals() as stop, bar:
-            runner = Runner(model, ds, fmt, checker, method, base, str(out), resume=args.resume,
-                            init_from=args.init_from, cancel=stop.event, on_progress=bar.update)
-            try:
-                records = runner.run()
-            except Interrupted as e:
-                bar.stop()
-                print(f"eager eval: {e}; rerun with --resume to finish {out}", file=sys.stderr)
-                return stop.exit_code
-    finally:
-        model.close()
+    model = None if args.ray else load_model_from_args(args)
+    with stop_on_signals() as stop:
+        # on Ray the pool of workers stands in for the model: each worker has loaded it
+        workers = open_workers(args, stop.event) if args.ray else None
+        model = model or workers
+        bar = _ProgressBar(ds.name, method)
+        try:
+            with bar:
+                runner = Runner(model, ds, fmt, checker, method, base, str(out), resume=args.resume,
+                                init_from=args.init_from, cancel=stop.event, on_progress=bar.update,
+                                workers=workers)
+                try:
+                    records = runner.run()
+                except Interrupted as e:
+                    bar.stop()
+                    print(f"eager eval: {e}; rerun with --resume to finish {out}", file=sys.stderr)
+                    return stop.exit_code
+        finally:
+            if workers is not None:
+                report_faults(workers)
+            model.close()
     from ..evaluation.report import RunSummary, print_table
 
     failed = [r for r in records if r.error is not None]

@@ -1,0 +1,261 @@
+"""Evaluation on a Ray cluster: a pool of actors, each loading the model once.
+
+The driver (``eager eval --ray``) keeps the run file: the runner writes each record
+as it arrives, exactly as in a local run. Each actor runs one item at a time and is
+handed the next one as soon as it returns a record, so a fast worker takes more.
+
+The model file: every worker opens the same alias or path on its own node (a
+shared filesystem, or a copy at the same path everywhere); the workers must agree
+on the file's SHA-256. A worker that cannot open it stops the run with one line.
+
+Faults: a worker that dies (process killed, node lost) has its unfinished item
+handed to another worker, and ``retried`` counts it; records are only taken from
+tasks that returned, so no prompt is lost or written twice. When the cancel event
+is set (Ctrl-C), every worker is killed and the records already written stay.
+
+``ray`` is imported inside the functions: the core imports without it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+
+from ..errors import EagerError, ModelError, SettingsError
+from .item_work import ItemWork, Task, WorkSpec
+
+WAIT_S = 0.25
+"""How often the driver looks at its cancel event while it waits for workers."""
+
+
+class RayError(EagerError):
+    title = "ray"
+
+
+class EvalWorker:
+    """What runs inside one Ray actor (wrapped with ``ray.remote`` when a pool starts)."""
+
+    def __init__(self, model: str | None, options: dict) -> None:
+        self.name, self.options = model, options
+        self.model = None
+        self.work: ItemWork | None = None
+
+    def load(self) -> dict:
+        """Load the model; ``{"node", "info"}``, or ``{"node", "error"}`` as one line."""
+        import socket
+
+        from ..api import load
+
+        node = socket.gethostname()
+        try:
+            self.model = load(self.name, **self.options)
+        except EagerError as e:
+            return {"node": node, "error": e.one_line()}
+        except Exception as e:  # noqa: BLE001 (reported as one line on the driver)
+            return {"node": node, "error": f"{type(e).__name__}: {e}"}
+        return {"node": node, "info": self.model.info}
+
+    def settings(self, s):
+        return self.model.settings(s)
+
+    def start(self, spec: WorkSpec) -> None:
+        self.work = ItemWork(spec, self.model)
+
+    def do(self, task: Task, plan):
+        return self.work.do(task, plan)
+
+
+def connect(address: str) -> bool:
+    """Join the Ray cluster at ``address`` (``auto``: the one this machine belongs to;
+    ``local``: a new one on this machine). False when this process was already in one."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    try:
+        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+    except Exception as e:  # noqa: BLE001 (ConnectionError, ValueError, RuntimeError ...)
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise RayError(f"cannot join a Ray cluster at {address!r} ({first}): start one with "
+                       "`ray start --head`, or pass its address (host:6379)") from None
+    return True
+
+
+def worker_count(workers: int | None, cpus: int, gpus: float) -> int:
+    """``workers``, checked against the cluster's resources; by default as many as fit."""
+    import ray
+
+    have = ray.cluster_resources()
+    fit = int(have.get("CPU", 0) // cpus)
+    if gpus > 0:
+        fit = min(fit, int(have.get("GPU", 0) // gpus))
+    n = fit if workers is None else workers
+    if n < 1 or n > fit:
+        raise SettingsError(
+            f"--workers {n} × ({cpus} CPU, {gpus:g} GPU) does not fit the Ray cluster "
+            f"({have.get('CPU', 0):g} CPUs, {have.get('GPU', 0):g} GPUs): ask for fewer workers or resources"
+        )
+    return n
+
+
+class RayWorkers:
+    """A pool of ``EvalWorker`` actors; to the runner it is both the model (``info``,
+    ``settings``) and the workers (``start``, ``records``)."""
+
+    def __init__(self, actors: list, loaded: list[dict], joined: bool) -> None:
+        self.actors = list(actors)
+        """The live actors."""
+        self.started = len(actors)
+        self.nodes = sorted({d["node"] for d in loaded})
+        self.info = loaded[0]["info"]
+        self.joined = joined
+        self.retried = 0
+        """Prompts handed to another worker after theirs died."""
+        self.died = 0
+        self.notes: list[str] = []
+        """One line per worker lost, for the face to show."""
+        self._plan_ref = None
+
+    @classmethod
+    def open(cls, address: str, model: str | None, options: dict, *, workers: int | None = None,
+             cpus: int = 1, gpus: float = 0.0, cancel: threading.Event | None = None) -> "RayWorkers":
+        """Join the cluster, start the actors and load the model on each."""
+        import ray
+
+        joined = connect(address)
+        try:
+            n = worker_count(workers, cpus, gpus)
+            actor = ray.remote(EvalWorker).options(num_cpus=cpus, num_gpus=gpus, max_restarts=0)
+            actors = [actor.remote(model, options) for _ in range(n)]
+            loaded = wait_all([a.load.remote() for a in actors], cancel)
+            check_loaded(loaded, model)
+        except BaseException:
+            if joined:
+                ray.shutdown()
+            raise
+        return cls(actors, loaded, joined)
+
+    def settings(self, s):
+        import ray
+
+        return ray.get(self.actors[0].settings.remote(s))
+
+    def start(self, spec: WorkSpec, cancel: threading.Event) -> None:
+        import ray
+
+        ref = ray.put(spec)
+        wait_all([a.start.remote(ref) for a in self.actors], cancel)
+
+    def records(self, tasks: list[Task], plan, cancel: threading.Event):
+        """Yield each task's record as it arrives; stop every worker when ``cancel`` is set."""
+        import ray
+
+        queue, running = deque(tasks), {}
+        self._plan_ref = ray.put(plan)
+        idle = deque(self.actors)
+        done = False
+        try:
+            while queue or running:
+                self._hand_out(queue, running, idle)
+                ready, _ = ray.wait(list(running), num_returns=1, timeout=WAIT_S)
+                if cancel.is_set():
+                    return
+                for ref in ready:
+                    rec = self._collect(ref, running, queue, idle)
+                    if rec is not None:
+                        self._hand_out(queue, running, idle)  # the next item before this one is written
+                        yield rec
+            done = True
+        finally:
+            if not done:
+                self.stop()
+
+    def _hand_out(self, queue: deque, running: dict, idle: deque) -> None:
+        while queue and idle:
+            actor = idle.popleft()
+            task = queue.popleft()
+            running[actor.do.remote(task, self._plan_ref)] = (actor, task)
+        if queue and not running:
+            raise RayError(f"every Ray worker died ({self.died} of {self.started}); the records written "
+                           "so far are kept: rerun with --resume")
+
+    def _collect(self, ref, running: dict, queue: deque, idle: deque):
+        """The record of a finished task, or None when its worker died (the task goes back)."""
+        import ray
+
+        actor, task = running.pop(ref)
+        try:
+            rec = ray.get(ref)
+        except ray.exceptions.RayActorError as e:
+            self._lose(actor, task, queue, e)
+            return None
+        except ray.exceptions.RayTaskError as e:
+            if isinstance(e.cause, EagerError):
+                raise e.cause from None
+            raise
+        idle.append(actor)
+        return rec
+
+    def _lose(self, actor, task: Task, queue: deque, why) -> None:
+        import ray
+
+        queue.appendleft(task)
+        self.retried += 1
+        if actor in self.actors:
+            self.actors.remove(actor)
+            self.died += 1
+        first = (str(why).strip().splitlines() or [type(why).__name__])[0]
+        self.notes.append(f"a Ray worker died ({first[:120]}); item {task.index} went to another")
+        try:
+            ray.kill(actor, no_restart=True)
+        except Exception:  # noqa: BLE001 (already gone)
+            pass
+
+    def stop(self) -> None:
+        """Kill every worker (their unfinished items are simply not written)."""
+        import ray
+
+        for a in self.actors:
+            try:
+                ray.kill(a, no_restart=True)
+            except Exception:  # noqa: BLE001 (already gone)
+                pass
+        self.actors = []
+
+    def close(self) -> None:
+        import ray
+
+        self.stop()
+        if self.joined:
+            ray.shutdown()
+            self.joined = False
+
+
+def wait_all(refs: list, cancel: threading.Event | None) -> list:
+    """``ray.get`` of every ref, giving up (RayError) when ``cancel`` is set."""
+    import ray
+
+    pending = list(refs)
+    while pending:
+        _, pending = ray.wait(pending, num_returns=len(pending), timeout=WAIT_S)
+        if cancel is not None and cancel.is_set():
+            raise RayError("stopped while the Ray workers were starting")
+    try:
+        return ray.get(refs)
+    except ray.exceptions.RayActorError as e:
+        raise RayError(f"a Ray worker died while starting: {str(e).strip().splitlines()[0]}") from None
+
+
+def check_loaded(loaded: list[dict], model: str | None) -> None:
+    """One line when a worker could not open the model, or two hold different files."""
+    name = model or "the default model"
+    for d in loaded:
+        if "error" in d:
+            raise ModelError(f"a Ray worker on {d['node']} cannot open {name}: {d['error']} "
+                             "(every node needs the model at the same path)")
+    shas = {d["info"].sha256: d["node"] for d in loaded}
+    if len(shas) > 1:
+        (a, na), (b, nb) = list(shas.items())[:2]
+        raise ModelError(f"the Ray workers hold different files for {name}: {na} has sha256 {a[:12]}…, "
+                         f"{nb} has {b[:12]}…: put the same file at the same path on every node")
