@@ -105,30 +105,19 @@ def check_eval_args(args):
 def _evaluate(args, method, base, ds, fmt, out) -> int:
     from ..evaluation.answers import Checker
     from ..evaluation.interrupts import stop_on_signals
-    from ..evaluation.runner import Interrupted, Runner
+    from ..evaluation.runner import Interrupted
 
     checker = Checker(ds.kind, timeout_s=args.code_timeout, memory_mb=args.code_memory)
     model = None if args.ray else load_model_from_args(args)
     with stop_on_signals() as stop:
-        # on Ray the pool of workers stands in for the model: each worker has loaded it
-        workers = open_workers(args, stop.event) if args.ray else None
-        model = model or workers
-        bar = _ProgressBar(ds.name, method)
         try:
-            with bar:
-                runner = Runner(model, ds, fmt, checker, method, base, str(out), resume=args.resume,
-                                init_from=args.init_from, cancel=stop.event, on_progress=bar.update,
-                                workers=workers)
-                try:
-                    records = runner.run()
-                except Interrupted as e:
-                    bar.stop()
-                    print(f"eager eval: {e}; rerun with --resume to finish {out}", file=sys.stderr)
-                    return stop.exit_code
+            records = _run(args, model, (method, base, ds, fmt, checker), out, stop)
+        except Interrupted as e:
+            print(f"eager eval: {e}; rerun with --resume to finish {out}", file=sys.stderr)
+            return stop.exit_code
         finally:
-            if workers is not None:
-                report_faults(workers)
-            model.close()
+            if model is not None:
+                model.close()
     from ..evaluation.report import RunSummary, print_table
 
     failed = [r for r in records if r.error is not None]
@@ -138,6 +127,25 @@ def _evaluate(args, method, base, ds, fmt, out) -> int:
         print(f"note: {len(failed)} items failed in all (see their \"error\" in {out})", file=sys.stderr)
     print_table([RunSummary.from_records(str(out), records)])
     return 0
+
+
+def _run(args, model, job, out, stop):
+    """The records of the run, on this process's ``model`` or (``--ray``) on a pool of
+    Ray workers, which then stands in for the model: each worker has loaded it."""
+    from ..evaluation.runner import Runner
+
+    method, base, ds, fmt, checker = job
+    workers = open_workers(args, stop.event) if args.ray else None
+    try:
+        with _ProgressBar(ds.name, method) as bar:
+            runner = Runner(model or workers, ds, fmt, checker, method, base, str(out), resume=args.resume,
+                            init_from=args.init_from, cancel=stop.event, on_progress=bar.update,
+                            workers=workers)
+            return runner.run()
+    finally:
+        if workers is not None:
+            report_faults(workers)
+            workers.close()
 
 
 class _ProgressBar:

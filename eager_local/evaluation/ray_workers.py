@@ -240,7 +240,9 @@ def wait_all(refs: list, cancel: threading.Event | None) -> list:
     while pending:
         _, pending = ray.wait(pending, num_returns=len(pending), timeout=WAIT_S)
         if cancel is not None and cancel.is_set():
-            raise RayError("stopped while the Ray workers were starting")
+            from .runner import Interrupted
+
+            raise Interrupted("interrupted while the Ray workers were starting")
     try:
         return ray.get(refs)
     except ray.exceptions.RayActorError as e:

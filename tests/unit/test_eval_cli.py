@@ -107,3 +107,18 @@ def test_bad_eval_options_are_one_line_errors(tmp_path, capsys, extra, words):
     code = cli_main(["eval", str(data), "--out", str(tmp_path / "o.jsonl"), *extra])
     err = capsys.readouterr().err.strip()
     assert code == 2 and words in err and len(err.splitlines()) == 1
+
+
+def test_ray_without_its_extra_is_one_line_with_the_command(tmp_path, capsys, data, monkeypatch):
+    import importlib.util
+
+    find = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else find(name, *a))
+    err = one_line_error(capsys, ["eval", str(data), "--out", str(tmp_path / "o.jsonl"), "--ray"], "install:")
+    assert err == 'install: eager eval --ray needs ray: pip install "eager-local[distributed]" (or pip install ray)'
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+@pytest.mark.parametrize("flag, value", [("--workers", "0"), ("--cpus-per-worker", "0"), ("--gpus-per-worker", "-1")])
+def test_ray_worker_counts_out_of_range(tmp_path, capsys, data, flag, value):
+    one_line_error(capsys, ["eval", str(data), "--out", str(tmp_path / "o.jsonl"), "--ray", "auto", flag, value], flag)
