@@ -187,7 +187,8 @@ class RayWorkers:
         actor, task = running.pop(ref)
         try:
             rec = ray.get(ref)
-        except ray.exceptions.RayActorError as e:
+        except (ray.exceptions.RayActorError, ray.exceptions.ObjectLostError) as e:
+            # the worker died, or its node did after the record was made but before it came here
             self._lose(actor, task, queue, e)
             return None
         except ray.exceptions.RayTaskError as e:
