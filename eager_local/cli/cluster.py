@@ -69,9 +69,8 @@ def worker_path(model: str | None) -> str | None:
 
 
 def report_faults(pool) -> None:
-    """What the pool lost on the way, one line each, and the retries."""
+    """What the pool lost on the way, one line each, and the retries (0 too)."""
     for note in pool.notes:
         print(f"note: {note}", file=sys.stderr)
-    if pool.retried:
-        print(f"note: {pool.retried} prompts retried after {pool.died} of {pool.started} Ray workers died; "
-              "each prompt is recorded once", file=sys.stderr)
+    print(f"note: Ray: {pool.started} workers, {pool.died} died, {pool.retried} prompts retried "
+          "(each prompt is recorded once)", file=sys.stderr)
