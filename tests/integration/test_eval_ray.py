@@ -135,6 +135,46 @@ def test_a_killed_worker_loses_no_prompt_and_doubles_none(tmp_path, tiny_gguf, c
     assert cpus_come_back()
 
 
+def test_when_every_worker_dies_the_file_resumes(tmp_path, tiny_gguf, cluster):
+    from eager_local.evaluation.ray_workers import RayError, RayWorkers
+
+    data = write_data(tmp_path / "d.jsonl", 8)
+    common = [str(data), "--model", str(tiny_gguf), *RUN, "--method", "eager", "-T", "48", "--threads", "1"]
+    out = tmp_path / "o.jsonl"
+    pool = RayWorkers.open(cluster, str(tiny_gguf), {"n_ctx": 4096, "n_threads": 1, "n_gpu_layers": 0},
+                           workers=2)
+    runner = ray_runner(common, out, pool)
+
+    def kill_all(p):
+        if p.done == 1:
+            for a in list(pool.actors):
+                ray.kill(a)
+
+    runner.on_progress = kill_all
+    try:
+        with pytest.raises(RayError) as e:
+            runner.run()
+    finally:
+        pool.close()
+    assert "every Ray worker died (2 of 2)" in e.value.one_line() and pool.retried >= 2
+    assert 1 <= len(by_key(out)) < 8
+    assert eager(["eval", *common, "--out", str(out), "--resume"]) == 0
+    assert sorted(by_key(out)) == sorted(("final", f"i{i}") for i in range(8))
+    assert cpus_come_back()
+
+
+def ray_runner(argv, out, pool):
+    """The Runner `eager eval ARGV --out OUT` would build, on ``pool``."""
+    from eager_local.cli import build_parser
+    from eager_local.cli.eval import check_eval_args
+    from eager_local.evaluation.answers import Checker
+    from eager_local.evaluation.runner import Runner
+
+    args = build_parser().parse_args(["eval", *argv, "--out", str(out)])
+    method, base, ds, fmt = check_eval_args(args)
+    return Runner(pool, ds, fmt, Checker(ds.kind), method, base, str(out), workers=pool)
+
+
 def _default_signals():
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
