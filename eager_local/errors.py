@@ -88,3 +88,9 @@ class OutputError(EagerError):
     """An output path that cannot be written."""
 
     title = "output"
+
+
+class RayError(EagerError):
+    """A Ray cluster that cannot be joined, or whose workers all died (``eager eval --ray``)."""
+
+    title = "ray"

@@ -44,7 +44,7 @@ def check_ray_args(args) -> None:
 def open_workers(args, cancel):
     """The pool of Ray workers for ``args`` (each has loaded the model)."""
     from ..evaluation.ray_workers import RayWorkers
-    from .common import check_model_args
+    from .common import check_model_args, show_notes
 
     options = check_model_args(args)
     cpus = args.cpus_per_worker or 1
@@ -52,11 +52,13 @@ def open_workers(args, cancel):
     options["n_threads"] = args.threads or cpus
     if args.gpu_layers is None:
         options["n_gpu_layers"] = -1 if gpus > 0 else 0
-    print(f"note: starting Ray workers at {args.ray} ...", file=sys.stderr)
+    if show_notes(args):
+        print(f"note: starting Ray workers at {args.ray} ...", file=sys.stderr)
     pool = RayWorkers.open(args.ray, worker_path(args.model), options, workers=args.workers,
                            cpus=cpus, gpus=gpus, cancel=cancel)
-    print(f"note: {len(pool.actors)} Ray workers on {', '.join(pool.nodes)} loaded {pool.info.path}",
-          file=sys.stderr)
+    if show_notes(args):
+        print(f"note: {len(pool.actors)} Ray workers on {', '.join(pool.nodes)} loaded {pool.info.path}",
+              file=sys.stderr)
     return pool
 
 
@@ -68,8 +70,10 @@ def worker_path(model: str | None) -> str | None:
     return str(Path(model).expanduser().absolute())
 
 
-def report_faults(pool) -> None:
-    """What the pool lost on the way, one line each, and the retries (0 too)."""
+def report_faults(pool, args) -> None:
+    """What the pool lost on the way, one line each, and the retries (0 too; not with --quiet)."""
+    if getattr(args, "quiet", False):
+        return
     for note in pool.notes:
         print(f"note: {note}", file=sys.stderr)
     print(f"note: Ray: {pool.started} workers, {pool.died} died, {pool.retried} prompts retried "

@@ -144,7 +144,7 @@ def _run(args, model, job, out, stop):
             return runner.run()
     finally:
         if workers is not None:
-            report_faults(workers)
+            report_faults(workers, args)
             workers.close()
 
 

@@ -22,15 +22,11 @@ import logging
 import threading
 from collections import deque
 
-from ..errors import EagerError, ModelError, SettingsError
+from ..errors import EagerError, ModelError, RayError, SettingsError
 from .item_work import ItemWork, Task, WorkSpec
 
 WAIT_S = 0.25
 """How often the driver looks at its cancel event while it waits for workers."""
-
-
-class RayError(EagerError):
-    title = "ray"
 
 
 class EvalWorker:
@@ -73,6 +69,7 @@ def connect(address: str) -> bool:
 
     if ray.is_initialized():
         return False
+    check_reachable(address)
     try:
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
     except Exception as e:  # noqa: BLE001 (ConnectionError, ValueError, RuntimeError ...)
@@ -80,6 +77,21 @@ def connect(address: str) -> bool:
         raise RayError(f"cannot join a Ray cluster at {address!r} ({first}): start one with "
                        "`ray start --head`, or pass its address (host:6379)") from None
     return True
+
+
+def check_reachable(address: str) -> None:
+    """A ``host:port`` where nothing answers is refused at once (Ray itself retries for
+    minutes); ``auto``, ``local`` and ``ray://`` addresses are left to Ray."""
+    import socket
+
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "//" in address:
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=10).close()
+    except OSError as e:
+        raise RayError(f"cannot join a Ray cluster at {address!r}: nothing answers there ({e.strerror or e}); "
+                       "start one with `ray start --head`, or check the address (host:6379)") from None
 
 
 def worker_count(workers: int | None, cpus: int, gpus: float) -> int:
@@ -234,7 +246,7 @@ class RayWorkers:
 
 
 def wait_all(refs: list, cancel: threading.Event | None) -> list:
-    """``ray.get`` of every ref, giving up (RayError) when ``cancel`` is set."""
+    """``ray.get`` of every ref; ``Interrupted`` when ``cancel`` is set first."""
     import ray
 
     pending = list(refs)

@@ -22,7 +22,7 @@ ray = pytest.importorskip("ray")
 # driver started below read it then), the constant by this process's ray.init.
 LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 
-RUN = ["--n-ctx", "4096", "--shots", "1", "--theta", "2.0", "-M", "4", "--quiet"]
+RUN = ["--n-ctx", "4096", "--shots", "1", "--theta", "2.0", "-M", "4"]
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,7 @@ def test_a_ray_run_records_what_a_local_run_does(tmp_path, tiny_gguf, cluster, c
     assert eager(["eval", *common, "--out", str(tmp_path / "ray.jsonl"),
                   "--ray", cluster, "--workers", "2"]) == 0
     err = capsys.readouterr().err
-    assert "2 Ray workers" in err and "Ray: 2 workers, 0 died, 0 prompts retried" in err
+    assert "note: Ray: 2 workers, 0 died, 0 prompts retried" in err
     local, on_ray = by_key(tmp_path / "local.jsonl"), by_key(tmp_path / "ray.jsonl")
     assert len(local) == 12  # init and final of 6 prompts
     # one prompt at a time per worker: the same batch shapes as locally, so the same records
@@ -136,7 +136,8 @@ def test_a_killed_worker_loses_no_prompt_and_doubles_none(tmp_path, tiny_gguf, c
 
 
 def test_when_every_worker_dies_the_file_resumes(tmp_path, tiny_gguf, cluster):
-    from eager_local.evaluation.ray_workers import RayError, RayWorkers
+    from eager_local.errors import RayError
+    from eager_local.evaluation.ray_workers import RayWorkers
 
     data = write_data(tmp_path / "d.jsonl", 8)
     common = [str(data), "--model", str(tiny_gguf), *RUN, "--method", "eager", "-T", "48", "--threads", "1"]
@@ -196,6 +197,7 @@ def test_sigint_on_the_driver_then_a_local_resume(tmp_path, tiny_gguf, cluster):
     out, err = p.communicate(timeout=60)
     assert p.returncode == 130, err
     assert "--resume" in err and "Traceback" not in err
+    assert "note: Ray: 2 workers, 0 died, 0 prompts retried" in err
     n_cut = cut.read_text().count("\n")
     assert 3 <= n_cut < 2 * n  # stopped part-way, every line whole
     by_key(cut)  # no prompt twice

@@ -122,3 +122,10 @@ def test_ray_without_its_extra_is_one_line_with_the_command(tmp_path, capsys, da
 @pytest.mark.parametrize("flag, value", [("--workers", "0"), ("--cpus-per-worker", "0"), ("--gpus-per-worker", "-1")])
 def test_ray_worker_counts_out_of_range(tmp_path, capsys, data, flag, value):
     one_line_error(capsys, ["eval", str(data), "--out", str(tmp_path / "o.jsonl"), "--ray", "auto", flag, value], flag)
+
+
+def test_ray_address_where_nothing_answers_is_one_line(tmp_path, capsys, data):
+    pytest.importorskip("ray")
+    err = one_line_error(capsys, ["eval", str(data), "--out", str(tmp_path / "o.jsonl"), "--ray", "127.0.0.1:1"],
+                         "ray: cannot join a Ray cluster at '127.0.0.1:1': nothing answers there")
+    assert "ray start --head" in err
