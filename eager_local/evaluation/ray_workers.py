@@ -136,6 +136,7 @@ class RayWorkers:
         import ray
 
         joined = connect(address)
+        actors = []
         try:
             n = worker_count(workers, cpus, gpus)
             actor = ray.remote(EvalWorker).options(num_cpus=cpus, num_gpus=gpus, max_restarts=0)
@@ -143,6 +144,8 @@ class RayWorkers:
             loaded = wait_all([a.load.remote() for a in actors], cancel)
             check_loaded(loaded, model)
         except BaseException:
+            for a in actors:
+                ray.kill(a, no_restart=True)
             if joined:
                 ray.shutdown()
             raise

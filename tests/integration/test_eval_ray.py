@@ -214,6 +214,7 @@ def test_a_worker_that_cannot_open_the_model_is_one_line(tmp_path, cluster):
     line = e.value.one_line()
     assert "\n" not in line and "a Ray worker on" in line and "nowhere.gguf" in line
     assert "same path" in line
+    assert cpus_come_back()  # the workers that failed are gone
 
 
 def test_worker_options_need_ray(tmp_path, capsys):
