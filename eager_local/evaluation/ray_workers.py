@@ -152,15 +152,33 @@ class RayWorkers:
         return cls(actors, loaded, joined)
 
     def settings(self, s):
+        """The model's settings for ``s`` (its stops, its branch region), from a live worker."""
         import ray
 
-        return ray.get(self.actors[0].settings.remote(s))
+        for actor in list(self.actors):
+            try:
+                return ray.get(actor.settings.remote(s))
+            except ray.exceptions.RayActorError as e:
+                self._lose(actor, None, None, e)
+        raise self._all_died()
+
+    def _all_died(self) -> RayError:
+        return RayError(f"every Ray worker died ({self.died} of {self.started}); the records written "
+                        "so far are kept: rerun with --resume")
 
     def start(self, spec: WorkSpec, cancel: threading.Event) -> None:
         import ray
 
         ref = ray.put(spec)
-        wait_all([a.start.remote(ref) for a in self.actors], cancel)
+        calls = {a: a.start.remote(ref) for a in self.actors}
+        wait_done(list(calls.values()), cancel)
+        for actor, call in calls.items():  # a worker lost since the last run is left out
+            try:
+                ray.get(call)
+            except ray.exceptions.RayActorError as e:
+                self._lose(actor, None, None, e)
+        if not self.actors:
+            raise self._all_died()
 
     def records(self, tasks: list[Task], plan, cancel: threading.Event):
         """Yield each task's record as it arrives; stop every worker when ``cancel`` is set."""
@@ -192,8 +210,7 @@ class RayWorkers:
             task = queue.popleft()
             running[actor.do.remote(task, self._plan_ref)] = (actor, task)
         if queue and not running:
-            raise RayError(f"every Ray worker died ({self.died} of {self.started}); the records written "
-                           "so far are kept: rerun with --resume")
+            raise self._all_died()
 
     def _collect(self, ref, running: dict, queue: deque, idle: deque):
         """The record of a finished task, or None when its worker died (the task goes back)."""
@@ -213,16 +230,19 @@ class RayWorkers:
         idle.append(actor)
         return rec
 
-    def _lose(self, actor, task: Task, queue: deque, why) -> None:
+    def _lose(self, actor, task: Task | None, queue: deque | None, why) -> None:
+        """Drop a dead worker; its unfinished ``task`` (if any) goes back to the front of ``queue``."""
         import ray
 
-        queue.appendleft(task)
-        self.retried += 1
+        if task is not None:
+            queue.appendleft(task)
+            self.retried += 1
         if actor in self.actors:
             self.actors.remove(actor)
             self.died += 1
         first = (str(why).strip().splitlines() or [type(why).__name__])[0]
-        self.notes.append(f"a Ray worker died ({first[:120]}); item {task.index} went to another")
+        where = "" if task is None else f"; item {task.index} went to another"
+        self.notes.append(f"a Ray worker died ({first[:120]}){where}")
         try:
             ray.kill(actor, no_restart=True)
         except Exception:  # noqa: BLE001 (already gone)
@@ -248,8 +268,8 @@ class RayWorkers:
             self.joined = False
 
 
-def wait_all(refs: list, cancel: threading.Event | None) -> list:
-    """``ray.get`` of every ref; ``Interrupted`` when ``cancel`` is set first."""
+def wait_done(refs: list, cancel: threading.Event | None) -> None:
+    """Until every ref is done (value or error); ``Interrupted`` when ``cancel`` is set first."""
     import ray
 
     pending = list(refs)
@@ -259,6 +279,13 @@ def wait_all(refs: list, cancel: threading.Event | None) -> list:
             from .runner import Interrupted
 
             raise Interrupted("interrupted while the Ray workers were starting")
+
+
+def wait_all(refs: list, cancel: threading.Event | None) -> list:
+    """``ray.get`` of every ref (see ``wait_done``); RayError when a worker died."""
+    import ray
+
+    wait_done(refs, cancel)
     try:
         return ray.get(refs)
     except ray.exceptions.RayActorError as e:

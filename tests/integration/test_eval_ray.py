@@ -164,6 +164,28 @@ def test_when_every_worker_dies_the_file_resumes(tmp_path, tiny_gguf, cluster):
     assert cpus_come_back()
 
 
+def test_a_worker_lost_between_runs_is_left_out(tmp_path, tiny_gguf, cluster):
+    """As in a sweep: one pool, several runs; a worker that died in between is dropped."""
+    from eager_local.evaluation.ray_workers import RayWorkers
+
+    data = write_data(tmp_path / "d.jsonl", 4)
+    common = [str(data), "--model", str(tiny_gguf), *RUN, "--method", "eager", "-T", "24", "--threads", "1"]
+    pool = RayWorkers.open(cluster, str(tiny_gguf), {"n_ctx": 4096, "n_threads": 1, "n_gpu_layers": 0},
+                           workers=2)
+    try:
+        ray_runner(common, tmp_path / "a.jsonl", pool).run()
+        victim = pool.actors[0]
+        ray.kill(victim)
+        with pytest.raises(ray.exceptions.RayActorError):  # dead before the next run starts
+            ray.get(victim.__ray_ready__.remote())
+        ray_runner(common, tmp_path / "b.jsonl", pool).run()
+    finally:
+        pool.close()
+    assert (pool.died, pool.retried, len(pool.actors)) == (1, 0, 0)  # closed: none left
+    assert by_key(tmp_path / "a.jsonl") == by_key(tmp_path / "b.jsonl")
+    assert cpus_come_back()
+
+
 def ray_runner(argv, out, pool):
     """The Runner `eager eval ARGV --out OUT` would build, on ``pool``."""
     from eager_local.cli import build_parser
