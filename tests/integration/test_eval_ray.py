@@ -222,6 +222,7 @@ def test_sigint_on_the_driver_then_a_local_resume(tmp_path, tiny_gguf, cluster):
     assert "note: Ray: 2 workers, 0 died, 0 prompts retried" in err
     n_cut = cut.read_text().count("\n")
     assert 3 <= n_cut < 2 * n  # stopped part-way, every line whole
+    print(f"SIGINT left {n_cut} of {2 * n} records")
     by_key(cut)  # no prompt twice
     assert eager(["eval", *common, "--out", str(cut), "--resume"]) == 0  # a Ray file resumes locally
     assert by_key(cut) == by_key(whole)
