@@ -157,11 +157,14 @@ def _check_doc(doc) -> None:
     unknown = sorted(set(params) - _SETTING_NAMES)
     if unknown:
         raise _Bad(f"params.{unknown[0]}: not a setting")
+    for i, x in enumerate(need(params, "stop", list, "params.", optional=True) or ()):
+        of(x, str, f"params.stop[{i}]")
     try:
-        Settings(**{k: tuple(v) if k == "stop" and isinstance(v, list) else v
-                    for k, v in params.items()}).validate()
+        Settings(**{k: tuple(v) if k == "stop" else v for k, v in params.items()}).validate()
     except EagerError as e:
         raise _Bad(f"params: {e.message}") from None
+    except (TypeError, ValueError) as e:
+        raise _Bad(f"params: {e}") from None
     need(doc, "prompt", str, "", optional=True)
     model = need(doc, "model", (dict, None), "", optional=True)
     if model is not None:
