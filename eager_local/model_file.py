@@ -85,77 +85,96 @@ _WANTED = (b"general.architecture", b"tokenizer.ggml.model")
 _TOKENS = b"tokenizer.ggml.tokens"
 
 
-def _read_header(f) -> tuple[int, dict]:
-    """(bytes the file must have, the metadata checked here) from a GGUF header."""
-    from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
+class _Reader:
+    """Little-endian GGUF values from a binary file, refusing absurd lengths."""
 
-    def rd(fmt):
+    def __init__(self, f) -> None:
+        self.f = f
+
+    def rd(self, fmt: str):
         n = struct.calcsize("<" + fmt)
-        b = f.read(n)
+        b = self.f.read(n)
         if len(b) != n:
             raise ValueError("unexpected end of file in the header")
         return struct.unpack("<" + fmt, b)[0]
 
-    def rd_str():
-        n = rd("Q")
+    def rd_str(self) -> bytes:
+        n = self.rd("Q")
         if n > 1 << 30:
             raise ValueError("string length out of range")
-        b = f.read(n)
+        b = self.f.read(n)
         if len(b) != n:
             raise ValueError("unexpected end of file in a string")
         return b
 
-    def skip(t):
+    def skip(self, t: int) -> None:
         if t in _SCALAR:
-            rd(_SCALAR[t])
+            self.rd(_SCALAR[t])
         elif t == 8:
-            rd_str()
+            self.rd_str()
         elif t == 9:
-            sub, n = rd("I"), rd("Q")
+            sub, n = self.rd("I"), self.rd("Q")
             if sub in _SCALAR:
-                f.seek(struct.calcsize("<" + _SCALAR[sub]) * n, os.SEEK_CUR)
+                self.f.seek(struct.calcsize("<" + _SCALAR[sub]) * n, os.SEEK_CUR)
             else:
                 for _ in range(n):
-                    skip(sub)
+                    self.skip(sub)
         else:
             raise ValueError(f"unknown metadata type {t}")
 
-    version = rd("I")
+
+def _read_header(f) -> tuple[int, dict]:
+    """(bytes the file must have, the metadata checked here) from a GGUF header."""
+    r = _Reader(f)
+    version = r.rd("I")
     if version not in (2, 3):
         raise ValueError(f"unsupported GGUF version {version}")
-    n_tensors, n_kv = rd("Q"), rd("Q")
+    n_tensors, n_kv = r.rd("Q"), r.rd("Q")
     if n_tensors > 1 << 24 or n_kv > 1 << 24:
         raise ValueError("header counts out of range")
+    alignment, meta = _read_metadata(r, n_kv)
+    return _tensor_end(r, n_tensors, alignment), meta
+
+
+def _read_metadata(r: _Reader, n_kv: int) -> tuple[int, dict]:
+    """(alignment, the few values checked here) from the key-value section."""
     alignment = 32
     meta: dict = {}
     for _ in range(n_kv):
-        key = rd_str()
-        t = rd("I")
+        key = r.rd_str()
+        t = r.rd("I")
         if key == b"general.alignment" and t == 4:
-            alignment = rd("I")
+            alignment = r.rd("I")
             if alignment == 0 or alignment & (alignment - 1):
                 raise ValueError(f"alignment {alignment} is not a power of two")
         elif key in _WANTED and t == 8:
-            meta[key.decode()] = rd_str().decode("utf-8", errors="replace")
-        elif key == _TOKENS and t == 9 and rd("I") == 8:
-            meta["missing_bytes"] = _missing_bytes(rd_str() for _ in range(rd("Q")))
+            meta[key.decode()] = r.rd_str().decode("utf-8", errors="replace")
+        elif key == _TOKENS and t == 9 and r.rd("I") == 8:
+            meta["missing_bytes"] = _missing_bytes(r.rd_str() for _ in range(r.rd("Q")))
         elif key == _TOKENS and t == 9:
             raise ValueError("the token list is not a list of strings")
         else:
-            skip(t)
+            r.skip(t)
+    return alignment, meta
+
+
+def _tensor_end(r: _Reader, n_tensors: int, alignment: int) -> int:
+    """Bytes the file needs for the tensors its table describes."""
+    from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
+
     end = 0
     for _ in range(n_tensors):
-        rd_str()
-        dims = [rd("Q") for _ in range(rd("I"))]
-        ggml_type, offset = rd("I"), rd("Q")
+        r.rd_str()
+        dims = [r.rd("Q") for _ in range(r.rd("I"))]
+        ggml_type, offset = r.rd("I"), r.rd("Q")
         block, type_size = GGML_QUANT_SIZES[GGMLQuantizationType(ggml_type)]
         n = 1
         for d in dims:
             n *= d
         end = max(end, offset + n // block * type_size)
-    start = f.tell()
+    start = r.f.tell()
     start += (-start) % alignment
-    return start + end, meta
+    return start + end
 
 
 def _missing_bytes(tokens) -> int:
