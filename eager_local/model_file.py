@@ -17,6 +17,7 @@ from . import locations
 from .errors import ModelError
 
 MAGIC = b"GGUF"
+_U64 = struct.Struct("<Q")
 # GGUF metadata value types -> struct format of a scalar (8 = string, 9 = array)
 _SCALAR = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
 
@@ -53,7 +54,25 @@ def check_generative(path: Path) -> None:
         )
 
 
+_seen: dict[tuple, dict] = {}
+"""Headers already read, by (path, size, mtime): a load checks the file three times."""
+
+
 def _header(path: Path) -> dict:
+    try:
+        st = path.stat()
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    except OSError:
+        key = None
+    if key in _seen:
+        return _seen[key]
+    meta = _read_checked(path)
+    if key is not None:
+        _seen[key] = meta
+    return meta
+
+
+def _read_checked(path: Path) -> dict:
     if not path.exists():
         raise ModelError(f"model file {path} not found: check the path, or run `eager models`")
     if path.is_dir():
@@ -107,6 +126,28 @@ class _Reader:
             raise ValueError("unexpected end of file in a string")
         return b
 
+    def strings(self, n: int) -> list[bytes]:
+        """The 1- and 6-byte strings among the next ``n`` (the only ones that can be byte
+        tokens), parsed from one read: a 262k-token vocabulary in about 0.1 s."""
+        if n > 1 << 24:
+            raise ValueError("token count out of range")
+        start = self.f.tell()
+        buf = self.f.read(64 << 20)
+        unpack = _U64.unpack_from
+        out, pos, end = [], 0, len(buf) - 8
+        for _ in range(n):
+            if pos > end:
+                self.f.seek(start)
+                return [self.rd_str() for _ in range(n)]  # a vocabulary beyond 64 MiB: slowly
+            k = unpack(buf, pos)[0]
+            if k == 6 or k == 1:
+                out.append(buf[pos + 8:pos + 8 + k])
+            pos += 8 + k
+        if pos > len(buf):
+            raise ValueError("unexpected end of file in the token list")
+        self.f.seek(start + pos)
+        return out
+
     def skip(self, t: int) -> None:
         if t in _SCALAR:
             self.rd(_SCALAR[t])
@@ -150,7 +191,7 @@ def _read_metadata(r: _Reader, n_kv: int) -> tuple[int, dict]:
         elif key in _WANTED and t == 8:
             meta[key.decode()] = r.rd_str().decode("utf-8", errors="replace")
         elif key == _TOKENS and t == 9 and r.rd("I") == 8:
-            meta["missing_bytes"] = _missing_bytes(r.rd_str() for _ in range(r.rd("Q")))
+            meta["missing_bytes"] = _missing_bytes(r.strings(r.rd("Q")))
         elif key == _TOKENS and t == 9:
             raise ValueError("the token list is not a list of strings")
         else:
