@@ -242,3 +242,11 @@ for text in [r"\boxed{2^{2^{2^{2^{2^{2}}}}}}", r"\boxed{9^{9^{9}}}", r"\boxed{(1
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[:4] == ["False answer too large to check"] * 4 and lines[4] == "True "
+
+
+def test_stdout_closed(tiny_gguf):
+    """`stdout-closed`: `eager run --json >&-` (was a traceback)."""
+    proc = subprocess.run([*EAGER, "run", "the cat", "-m", str(tiny_gguf), "--json", "-T", "2"],
+                          stdout=None, stderr=subprocess.PIPE, text=True, env=env(), timeout=120,
+                          preexec_fn=lambda: os.close(1))
+    one_line(proc, 2, "output:", "standard output is closed")
