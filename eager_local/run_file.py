@@ -179,7 +179,8 @@ def _check_doc(doc) -> None:
     st = need(doc, "stats", dict, "")
     for k in ("prompt_tokens", "generated_tokens", "decoded_tokens", "n_sequences", "peak_kv_cells"):
         count(need(st, k, int, "stats."), f"stats.{k}")
-    for k in ("wall_s", "decode_s", "steps"):
+    need(st, "wall_s", float, "stats.")
+    for k in ("decode_s", "steps"):
         if k in st:
             of(st[k], int if k == "steps" else float, f"stats.{k}")
 

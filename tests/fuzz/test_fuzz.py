@@ -41,8 +41,12 @@ ALARM_S = 30
 EXAMPLES = {"argv": 200, "dataset": 300, "report": 300, "load": 300, "resume": 100, "gguf": 8}
 
 
+#: EAGER_FUZZ_SCALE=10 runs ten times as many examples (for a long local hunt)
+SCALE = max(1, int(os.environ.get("EAGER_FUZZ_SCALE", "1")))
+
+
 def fuzz(name: str):
-    return settings(max_examples=EXAMPLES[name], deadline=None, derandomize=True, database=None,
+    return settings(max_examples=EXAMPLES[name] * SCALE, deadline=None, derandomize=True, database=None,
                     suppress_health_check=list(HealthCheck))
 
 
