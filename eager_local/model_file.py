@@ -97,10 +97,20 @@ def _read_checked(path: Path) -> dict:
         raise ModelError(
             f"{path} is truncated: {size} bytes, its tensors need {need}; download it again"
         )
+    for key, value in meta.items():
+        if not key.endswith(tuple(x.decode() for x in _SIZES)):
+            continue
+        high = MAX_LAYERS if key.endswith("block_count") else 1 << 40
+        if not 0 < value <= high:
+            raise ModelError(f"{path} is damaged: {key} = {value} is out of range; download it again")
     return meta
 
 
 _WANTED = (b"general.architecture", b"tokenizer.ggml.model")
+#: Model sizes llama.cpp asserts on (GGML_ASSERT: the process aborts) when out of range.
+_SIZES = (b".block_count", b".embedding_length", b".context_length")
+_INTS = (0, 1, 2, 3, 4, 5, 10, 11)
+MAX_LAYERS = 512  # LLAMA_MAX_LAYERS
 _TOKENS = b"tokenizer.ggml.tokens"
 
 
@@ -188,6 +198,8 @@ def _read_metadata(r: _Reader, n_kv: int) -> tuple[int, dict]:
             alignment = r.rd("I")
             if alignment == 0 or alignment & (alignment - 1):
                 raise ValueError(f"alignment {alignment} is not a power of two")
+        elif key.endswith(_SIZES) and t in _INTS:
+            meta[key.decode()] = r.rd(_SCALAR[t])
         elif key in _WANTED and t == 8:
             meta[key.decode()] = r.rd_str().decode("utf-8", errors="replace")
         elif key == _TOKENS and t == 9 and r.rd("I") == 8:

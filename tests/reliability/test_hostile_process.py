@@ -173,6 +173,17 @@ def test_models_llama_cpp_cannot_honour(hostile, case, key, fragments):
     one_line(proc, 2, "model:", *fragments)
 
 
+def test_a_layer_count_llama_cpp_asserts_on(tiny_gguf, tmp_path):
+    """`gguf-layer-count`: block_count 514 (found by the fuzz suite: GGML_ASSERT, abort 134)."""
+    data = bytearray(Path(tiny_gguf).read_bytes())
+    key = b"llama.block_count"
+    at = data.index(key) + len(key) + 4  # after the value's type
+    data[at:at + 4] = (514).to_bytes(4, "little")
+    p = tmp_path / "layers.gguf"
+    p.write_bytes(data)
+    one_line(eager("run", "the cat", "-T", "2", "-m", p), 2, "model:", "block_count = 514 is out of range")
+
+
 @pytest.mark.parametrize("threads", ["100000", "10000000000", "513"])
 def test_absurd_thread_counts(tiny_gguf, threads):
     """`threads-absurd`: was a segfault (100000) or std::bad_alloc (more)."""
