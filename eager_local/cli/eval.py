@@ -70,8 +70,8 @@ def load_data(args, model_format: str):
 def main(args) -> int:
     from ..evaluation.records import RunFileLock, check_output
 
-    method, base, ds, fmt = check_eval_args(args)
     out = check_output(args.out, resume=args.resume)
+    method, base, ds, fmt = check_eval_args(args)
     with RunFileLock(out):  # held until the end: a second eval on the same --out is refused
         return _evaluate(args, method, base, ds, fmt, out)
 

@@ -7,7 +7,10 @@ import sys
 from pathlib import Path
 
 from ..errors import PromptError
-from ..user_files import read_user_file
+from ..user_files import expand_path, read_user_file
+
+#: A prompt is refused above this many bytes (far beyond any context) before it is read whole.
+MAX_PROMPT_BYTES = 16 << 20
 from .common import add_model_args, add_settings_args, load_model_from_args, settings_from_args
 
 
@@ -32,16 +35,22 @@ def read_prompt(args) -> str:
     if args.prompt is not None and args.prompt_file:
         raise PromptError("give the prompt as an argument or with --prompt-file, not both")
     if args.prompt_file:
-        path = Path(args.prompt_file).expanduser()
-        data = read_user_file(path, "prompt file", PromptError, "a text file")
+        path = expand_path(args.prompt_file, "prompt file", PromptError)
+        data = read_user_file(path, "prompt file", PromptError, "a text file", limit=MAX_PROMPT_BYTES)
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as e:
             raise PromptError(f"prompt file {path} is not UTF-8 (byte {e.start}): convert it to UTF-8") from None
     elif args.prompt is not None:
         text = args.prompt
-    elif not sys.stdin.isatty():
-        data = sys.stdin.buffer.read()
+    elif sys.stdin is not None and not sys.stdin.isatty():
+        try:  # bounded: `eager run < /dev/zero` must not read without end
+            data = sys.stdin.buffer.read(MAX_PROMPT_BYTES + 1)
+        except (OSError, ValueError) as e:
+            raise PromptError(f"cannot read the prompt from standard input: {e}") from None
+        if len(data) > MAX_PROMPT_BYTES:
+            raise PromptError(f"standard input holds more than {MAX_PROMPT_BYTES:,} bytes: "
+                              "that is no prompt; give a shorter one")
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
