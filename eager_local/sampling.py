@@ -146,9 +146,10 @@ def distributions(
     if top_p < 1.0 and _grouped_ok(x.shape[1], need):
         out = _grouped(x, tau, k, float(top_p), need, exact_probs)
     wide = top_p < 1.0 and x.shape[1] >= _NUCLEUS_MIN_VOCAB
+    scratch = np.empty(x.shape[1], dtype=np.float64) if wide else None
     for i, d in enumerate(out):
         if d is None:
-            out[i] = _row_nucleus(x[i], tau, k, top_p, need) if wide else _row_window(x[i], tau, k)
+            out[i] = _row_nucleus(x[i], tau, k, top_p, need, scratch) if wide else _row_window(x[i], tau, k)
     return out
 
 
@@ -266,36 +267,49 @@ def _row_window(row: np.ndarray, tau: float, k: int) -> RowDist:
     return RowDist(ids.astype(np.int64), p, topk_entropy_sorted(p, k))
 
 
-def _row_nucleus(row: np.ndarray, tau: float, k: int, top_p: float, need: int) -> RowDist:
-    """The exact top-p nucleus of one row without sorting the row (module docstring)."""
-    # 1. weights relative to the best token, and the row's mass (float32, one pass each)
-    inv = np.float32(1.0 / tau)
-    w = np.exp((row - row.max()) * inv)
+def _row_nucleus(row: np.ndarray, tau: float, k: int, top_p: float, need: int, w: np.ndarray) -> RowDist:
+    """The exact top-p nucleus of one row without sorting the row (module docstring).
+
+    ``w``: float64 scratch space of the row's length (overwritten)."""
+    # 1. weights relative to the best token, in place, and the row's mass (float64: exact)
+    np.subtract(row, row.max(), out=w, dtype=np.float64)
+    np.multiply(w, 1.0 / tau, out=w)
+    np.exp(w, out=w)
     total = float(w.sum())
-    target = top_p * total * (1 + 4 * _SLACK)
-    # 2. a threshold from a strided sample: its sorted weights, scaled, estimate the mass above
+    target = top_p * total
+    # 2. a threshold estimated from a strided sample: the exact mass above its 8th best
+    #    value, plus the rest of the sample's sorted weights scaled by the stride
     sample = np.sort(w[::_STRIDE])[::-1]
-    est = np.cumsum(sample, dtype=np.float64) * _STRIDE
-    j = int(np.searchsorted(est, target)) + 1
-    j = max(j, -(-need // _STRIDE) + 1)
-    # 3. check it on the whole row; lower it until the tokens above hold the nucleus
+    q = min(8, len(sample) - 1)
+    est = float(w[w >= sample[q]].sum()) + np.cumsum(sample[q + 1 :]) * _STRIDE
+    j = q + 1 + max(int(np.searchsorted(est, target)), -(-need // _STRIDE))
+    # 3. check it on the whole row; lower it until the tokens above hold the nucleus. The
+    #    floor holds it surely: all tokens below it weigh less than (1 - top_p) of the mass
+    floor = (1.0 - top_p) * total / len(row) / 2
     while True:
-        j += 2 + j // 4
-        t = sample[j] if j < len(sample) else np.float32(0.0)
-        ids = np.flatnonzero(w >= t) if t > 0 else np.flatnonzero(w > 0)
-        if t <= 0 or (len(ids) >= need and float(w[ids].sum(dtype=np.float64)) >= target):
+        t = max(sample[j] if j < len(sample) else floor, floor)
+        ids = np.flatnonzero(w >= t)
+        if t <= floor or (len(ids) >= need and float(w[ids].sum()) >= target):
             break
-    # 4. sort only those (ties: lower id first); they are the row's best tokens, in order
-    ids = ids[np.argsort(-row[ids], kind="stable")]
-    z = row[ids].astype(np.float64) / tau
-    wl = np.exp(z - z[0])
-    cdf = np.cumsum(wl)
-    keep = [int(np.searchsorted(cdf, top_p * total * f)) + 1 for f in (1 - _SLACK, 1 + _SLACK)]
-    if keep[0] != keep[1]:  # the float32 mass is too coarse for this cut: the exact one
-        total = float(np.exp(row.astype(np.float64) / tau - z[0]).sum())
-        keep = [int(np.searchsorted(cdf, top_p * total)) + 1]
-    n = min(len(ids), max(keep[-1], need))
-    return RowDist(ids[:n].astype(np.int64), wl[:n] / total, _entropy_of(wl, k), top_p)
+        j += 2 + j // 2
+    if len(ids) < need:  # a sure row: the nucleus is tiny, but ``need`` tokens are listed
+        ids = np.flatnonzero(w >= np.partition(w, len(w) - need)[len(w) - need])
+    # 4. sort only those, best first (ties: lower id first); they are the row's best tokens
+    ids = _by_value_desc(row[ids], ids)
+    wl = w[ids]
+    # 5. the cut: the first token where the cumulative mass reaches top_p
+    keep = int(np.searchsorted(np.cumsum(wl), target)) + 1
+    n = min(len(ids), max(keep, need))
+    return RowDist(ids[:n], wl[:n] / total, _entropy_of(wl, k), top_p)
+
+
+def _by_value_desc(v: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """``ids`` ordered by descending ``v`` (float32), ties by lower id, in one int64 sort:
+    the float's bits made monotone, shifted above the id."""
+    b = (np.negative(v, dtype=np.float32) + np.float32(0.0)).view(np.int32)  # + 0.0: no -0.0
+    key = (b ^ ((b >> 31) & 0x7FFFFFFF)).astype(np.int64) << 32
+    key |= ids
+    return np.sort(key) & 0xFFFFFFFF
 
 
 def _entropy_of(w: np.ndarray, k: int) -> float:

@@ -180,7 +180,8 @@ class Context:
         if chains:  # set once here: setting them later makes llama.cpp reserve its graph again
             self._configs = (C.llama_sampler_seq_config * len(chains))()
             for i, chain in enumerate(chains):
-                self._configs[i].seq_id, self._configs[i].sampler = i, chain.ptr
+                self._configs[i].seq_id = i
+                self._configs[i].sampler = ctypes.cast(chain.ptr, ctypes.c_void_p).value
             cp.samplers = ctypes.cast(self._configs, ctypes.POINTER(C.llama_sampler_seq_config))
             cp.n_samplers = len(chains)
             cp.n_outputs_max_per_seq = 1  # one output row per sequence and decode
