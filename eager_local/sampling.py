@@ -116,6 +116,15 @@ class Candidates:
     def copy(self) -> "Candidates":
         return Candidates(self.ids.copy(), self.logits.copy(), self.n_vocab)
 
+    @staticmethod
+    def stack(rows: "list[Candidates]") -> "Candidates":
+        """Rows (each a ``Candidates``) as one."""
+        return Candidates(np.concatenate([r.ids for r in rows]), np.concatenate([r.logits for r in rows]),
+                          rows[0].n_vocab)
+
+    def __array__(self, *args, **kwargs):  # not full rows: never let numpy guess
+        raise TypeError("Candidates hold the best N logits of each row, not full rows")
+
 
 def distributions(
     logits: np.ndarray,
@@ -136,6 +145,8 @@ def distributions(
     ~1e-6 typically); the draws of ``sample_top_p`` are exact either way.
     """
     tau = max(float(temperature), 1e-6)  # epsilon guard: τ → 0 is argmax
+    if isinstance(logits, (list, tuple)) and logits and isinstance(logits[0], Candidates):
+        logits = Candidates.stack(list(logits))
     if isinstance(logits, Candidates):
         return _from_candidates(logits, tau, int(k), float(top_p))
     x = np.asarray(logits)
@@ -159,17 +170,8 @@ def _from_candidates(c: Candidates, tau: float, k: int, top_p: float) -> list[Ro
     if k > n:
         raise SettingsError(f"top-k-entropy {k} exceeds the {n} candidates the engine keeps per row: "
                             "raise its top_n or use host sampling")
-    # 1. temperature; weights relative to the best candidate
-    z = c.logits.astype(np.float64) / tau
-    w = np.exp(z - z[:, :1])
-    # 2. the row's mass lies between the candidates' and that plus (V − N) × the N-th weight
-    z_lo = w.sum(axis=1)
-    z_hi = z_lo + (c.n_vocab - n) * w[:, -1]
-    # 3. the top-p cut is proved when both ends put it at the same candidate
-    cdf = np.cumsum(w, axis=1)
-    keep_lo = (cdf < top_p * z_lo[:, None] * (1 - _SLACK)).sum(axis=1) + 1
-    keep_hi = (cdf < top_p * z_hi[:, None] * (1 + _SLACK)).sum(axis=1) + 1
-    proved = (keep_lo == keep_hi) & (keep_hi <= n)
+    # 1-3. temperature, weights relative to the best candidate, the proof of the cut
+    w, z_lo, proved = _candidate_weights(c, tau, top_p)
     # 4. top-K entropy over the first k (exact: every one of them is a candidate)
     p = w[:, :k] / w[:, :k].sum(axis=1, keepdims=True)
     h = -(p * np.log(np.where(p > 0, p, 1.0))).sum(axis=1)
@@ -251,6 +253,26 @@ def _grouped(
         else:
             out.append(None)
     return out
+
+
+def nucleus_proved(c: Candidates, temperature: float, top_p: float) -> np.ndarray:
+    """Per row: whether the candidates provably hold the top-p nucleus (``RowDist.exact``)."""
+    return _candidate_weights(c, max(float(temperature), 1e-6), float(top_p))[2]
+
+
+def _candidate_weights(c: Candidates, tau: float, top_p: float):
+    n = c.ids.shape[1]
+    # 1. temperature; weights relative to the best candidate
+    z = c.logits.astype(np.float64) / tau
+    w = np.exp(z - z[:, :1])
+    # 2. the row's mass lies between the candidates' and that plus (V − N) × the N-th weight
+    z_lo = w.sum(axis=1)
+    z_hi = z_lo + (c.n_vocab - n) * w[:, -1]
+    # 3. the top-p cut is proved when both ends put it at the same candidate
+    cdf = np.cumsum(w, axis=1)
+    keep_lo = (cdf < top_p * z_lo[:, None] * (1 - _SLACK)).sum(axis=1) + 1
+    keep_hi = (cdf < top_p * z_hi[:, None] * (1 + _SLACK)).sum(axis=1) + 1
+    return w, z_lo, (keep_lo == keep_hi) & (keep_hi <= n)
 
 
 def _row_window(row: np.ndarray, tau: float, k: int) -> RowDist:

@@ -11,9 +11,10 @@ Sampling where the build has it (``sampling="backend"``): the context is made
 with a ``top_k(top_n)`` chain for every sequence id, so llama.cpp hands back
 the ``top_n`` best logits of each row (``sampling.Candidates``) and never
 copies the full rows to the host. Otherwise (``"host"``) ``decode`` returns
-the full logits. ``"auto"`` picks the backend when the build has it, the
-vocabulary is large (> 4 × top_n) and layers run on a GPU, or when
-``EAGER_LOCAL_SAMPLING`` says so; docs/sampling.md has the measurements.
+the full logits. ``"auto"`` (the default) picks the backend when the build has
+it and the vocabulary is large (more than 4 × top_n): it was faster on the
+2-core CPU and on a GPU (docs/sampling.md). ``EAGER_LOCAL_SAMPLING=host``
+(or ``backend``) overrides ``"auto"``.
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from . import native  # first: llama_cpp's libraries load before numpy's (eager_local/__init__.py)
+
 import numpy as np
 
 from ..errors import ContextError, ModelError, SettingsError
 from ..model_file import check_gguf
 from ..sampling import Candidates
-from . import native
 
 #: Candidates per row that the backend hands back (see docs/sampling.md).
 DEFAULT_TOP_N = 256
@@ -40,7 +42,7 @@ def backend_sampling_available() -> bool:
     return native.backend_sampling_available()
 
 
-def choose_sampling(mode: str, n_vocab: int, top_n: int, n_gpu_layers: int) -> str:
+def choose_sampling(mode: str, n_vocab: int, top_n: int) -> str:
     """``"backend"`` or ``"host"`` for a requested ``mode`` (module docstring)."""
     mode = os.environ.get("EAGER_LOCAL_SAMPLING", mode) if mode == "auto" else mode
     if mode not in SAMPLING_MODES:
@@ -51,7 +53,7 @@ def choose_sampling(mode: str, n_vocab: int, top_n: int, n_gpu_layers: int) -> s
             f"backend sampling needs llama-cpp-python ≥ 0.3.36 and 2 ≤ top-n < {n_vocab}: use sampling=\"host\""
         )
     if mode == "auto":
-        return "backend" if usable and n_vocab > 4 * top_n and n_gpu_layers != 0 else "host"
+        return "backend" if usable and n_vocab > 4 * top_n else "host"
     return mode
 
 
@@ -93,7 +95,7 @@ class LlamaEngine:
     def _plan(self, model, n_ctx, n_seq_max, n_batch, sampling, top_n) -> tuple[native.ContextParams, int]:
         """The context to ask for, once the model is loaded (it may refuse: then nothing is left)."""
         self._check_kv_fits(model.kv_bytes_per_cell(), n_ctx)
-        mode = choose_sampling(sampling, model.n_vocab, top_n, self.n_gpu_layers)
+        mode = choose_sampling(sampling, model.n_vocab, top_n)
         # llama.cpp caps n_batch at n_ctx and sizes the output buffer from n_batch by default;
         # reserving a graph for n_seq_max sequences then aborts (GGML_ASSERT in output_reserve)
         # whenever n_ctx < n_seq_max: room for one output per sequence makes small contexts safe.
@@ -258,3 +260,57 @@ class LlamaEngine:
         self.native.context.clear()
         self._held[:] = 0
 
+
+
+# benchmarks ------------------------------------------------------------------
+# The two baselines of ``eager bench``: public engine methods and the high-level
+# ``Llama`` (in engine.native), so that eager_local.bench never touches llama.cpp.
+
+
+def bare_decode_loop(engine: LlamaEngine, prompt: Sequence[int], n_seqs: int, n_steps: int) -> float:
+    """Seconds spent in ``n_steps`` bare decodes of ``n_seqs`` rows (``decode_only``).
+
+    The ceiling of any Python tool on this context: ``prompt`` is decoded once and
+    shared by ``n_seqs`` sequences (as the controller does), then every step adds
+    one token to each, with outputs requested for every row and never read. The
+    KV cache is cleared after.
+    """
+    if not 0 < n_seqs <= min(engine.n_batch, engine.n_seq_max):
+        raise ValueError(f"n_seqs must be in 1..{min(engine.n_batch, engine.n_seq_max)}")
+    prompt = list(prompt)
+    P = len(prompt)
+    engine.clear()
+    for i in range(0, P, engine.n_batch):  # prefill in n_batch chunks, not timed
+        chunk = prompt[i : i + engine.n_batch]
+        if engine.decode_only([0] * len(chunk), chunk, range(i, i + len(chunk)), [False] * len(chunk)) is None:
+            raise ContextError(f"no room for a {P}-token prompt in {engine.n_ctx} cells")
+    for s in range(1, n_seqs):
+        engine.copy_seq(0, s, P)
+    seqs, toks, want = list(range(n_seqs)), [prompt[-1]] * n_seqs, [True] * n_seqs
+    try:
+        t0 = time.perf_counter()
+        for step in range(n_steps):
+            if engine.decode_only(seqs, toks, [P + step] * n_seqs, want) is None:
+                raise ContextError(f"no KV slot for step {step} of the ceiling")
+        return time.perf_counter() - t0
+    finally:
+        engine.clear()
+
+
+def highlevel_samples(path: str | Path, prompt: str, n: int, *, max_tokens: int, temperature: float, top_p: float,
+                      seed: int, n_ctx: int, n_threads: int | None = None, n_gpu_layers: int = 0,
+                      stop: Sequence[str] = (), top_k: int = 40, min_p: float = 0.05) -> tuple[list[str], list[int], float]:
+    """What a user would do without eager-local: ``n`` samples, one after another.
+
+    llama-cpp-python's high-level ``Llama`` (no batching; it ignores ``n``) with
+    its prompt cache on, so every sample after the first reuses the prompt's KV.
+    ``top_k``/``min_p`` default to the library's own defaults (0 and 0.0 turn
+    them off, for the same distribution as eager-local's τ + top-p).
+    Returns the texts, their generated token counts, and the seconds the ``n``
+    completions took (the model load is not counted).
+    """
+    return native.highlevel_samples(
+        Path(path).expanduser(), prompt, n, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
+        seed=seed, n_ctx=n_ctx, n_threads=int(n_threads or os.cpu_count() or 1), n_gpu_layers=n_gpu_layers,
+        stop=stop, top_k=top_k, min_p=min_p,
+    )
