@@ -12,9 +12,11 @@ with a ``top_k(top_n)`` chain for every sequence id, so llama.cpp hands back
 the ``top_n`` best logits of each row (``sampling.Candidates``) and never
 copies the full rows to the host. Otherwise (``"host"``) ``decode`` returns
 the full logits. ``"auto"`` (the default) picks the backend when the build has
-it and the vocabulary is large (more than 4 × top_n): it was faster on the
-2-core CPU and on a GPU (docs/sampling.md). ``EAGER_LOCAL_SAMPLING=host``
-(or ``backend``) overrides ``"auto"``.
+it, the vocabulary is large (more than 4 × top_n) and layers run on a GPU:
+there llama.cpp's top-k is nearly free and the host's work drops 20-fold,
+while on the 2-core CPU its top-k cost more CPU time than the host path
+(docs/sampling.md). ``EAGER_LOCAL_SAMPLING=host`` (or ``backend``) overrides
+``"auto"``.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from ..model_file import check_gguf
 from ..sampling import Candidates
 
 #: Candidates per row that the backend hands back (see docs/sampling.md).
-DEFAULT_TOP_N = 256
+DEFAULT_TOP_N = 1024
 SAMPLING_MODES = ("auto", "backend", "host")
 
 
@@ -42,7 +44,7 @@ def backend_sampling_available() -> bool:
     return native.backend_sampling_available()
 
 
-def choose_sampling(mode: str, n_vocab: int, top_n: int) -> str:
+def choose_sampling(mode: str, n_vocab: int, top_n: int, n_gpu_layers: int = 0) -> str:
     """``"backend"`` or ``"host"`` for a requested ``mode`` (module docstring)."""
     mode = os.environ.get("EAGER_LOCAL_SAMPLING", mode) if mode == "auto" else mode
     if mode not in SAMPLING_MODES:
@@ -53,7 +55,8 @@ def choose_sampling(mode: str, n_vocab: int, top_n: int) -> str:
             f"backend sampling needs llama-cpp-python ≥ 0.3.36 and 2 ≤ top-n < {n_vocab}: use sampling=\"host\""
         )
     if mode == "auto":
-        return "backend" if usable and n_vocab > 4 * top_n else "host"
+        on_gpu = n_gpu_layers != 0 and native.gpu_offload_supported()
+        return "backend" if usable and n_vocab > 4 * top_n and on_gpu else "host"
     return mode
 
 
@@ -95,7 +98,7 @@ class LlamaEngine:
     def _plan(self, model, n_ctx, n_seq_max, n_batch, sampling, top_n) -> tuple[native.ContextParams, int]:
         """The context to ask for, once the model is loaded (it may refuse: then nothing is left)."""
         self._check_kv_fits(model.kv_bytes_per_cell(), n_ctx)
-        mode = choose_sampling(sampling, model.n_vocab, top_n)
+        mode = choose_sampling(sampling, model.n_vocab, top_n, self.n_gpu_layers)
         # llama.cpp caps n_batch at n_ctx and sizes the output buffer from n_batch by default;
         # reserving a graph for n_seq_max sequences then aborts (GGML_ASSERT in output_reserve)
         # whenever n_ctx < n_seq_max: room for one output per sequence makes small contexts safe.

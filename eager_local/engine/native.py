@@ -56,6 +56,12 @@ def last_log() -> str:
     return lines[-1] if lines else "no message from llama.cpp"
 
 
+def gpu_offload_supported() -> bool:
+    """True when this llama.cpp build can offload layers (CUDA, Metal, ...)."""
+    backend()
+    return bool(C.llama_supports_gpu_offload())
+
+
 def backend_sampling_available() -> bool:
     """True when this llama-cpp-python exposes llama.cpp's backend sampling."""
     names = ("llama_sampler_seq_config", "llama_get_sampled_logits_ith", "llama_get_sampled_candidates_ith",

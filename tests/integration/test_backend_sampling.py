@@ -84,6 +84,14 @@ def test_a_run_on_backend_sampling_is_reproducible(pair):
     assert [q.entropies for q in a.sequences] == [q.entropies for q in b.sequences]
 
 
+def test_parallel_and_greedy_runs_on_backend_sampling(pair):
+    backend, _ = pair
+    par = collect(backend_run(backend, Settings(method="parallel", max_seqs=5, max_new_tokens=8, seed=1)))
+    assert par.stats.n_sequences == 5 and all(len(q.tokens) >= 1 for q in par.sequences)
+    greedy = collect(backend_run(backend, Settings(method="greedy", max_new_tokens=8)))
+    assert greedy.sequences[0].tokens
+
+
 def backend_run(engine, s):
     from eager_local.controller import generate
 
@@ -123,8 +131,11 @@ def test_environment_forces_the_host_path(tiny_gguf, monkeypatch):
         assert e.sampling == "backend"
 
 
-def test_small_vocabularies_keep_the_host_path(tiny_gguf):
-    with LlamaEngine(tiny_gguf, n_ctx=256, n_seq_max=4, n_threads=1) as e:  # 289 tokens, top_n 256
+def test_auto_keeps_the_host_path_on_the_cpu_and_for_small_vocabularies(tiny_gguf, monkeypatch):
+    monkeypatch.delenv("EAGER_LOCAL_SAMPLING", raising=False)
+    with LlamaEngine(tiny_gguf, n_ctx=256, n_seq_max=4, n_threads=1, top_n=N) as e:  # CPU: host
+        assert e.sampling == "host"
+    with LlamaEngine(tiny_gguf, n_ctx=256, n_seq_max=4, n_threads=1) as e:  # 289 tokens, top_n 1024
         assert e.sampling == "host"
 
 
