@@ -39,6 +39,11 @@ DEFAULT_TOP_N = 1024
 SAMPLING_MODES = ("auto", "backend", "host")
 
 
+def gpu_offload_supported() -> bool:
+    """True when this llama.cpp build can offload layers (CUDA, Metal, ...)."""
+    return native.gpu_offload_supported()
+
+
 def backend_sampling_available() -> bool:
     """True when this llama.cpp build can sample on its backend."""
     return native.backend_sampling_available()
