@@ -50,8 +50,10 @@ def backend_sampling_available() -> bool:
 
 
 def choose_sampling(mode: str, n_vocab: int, top_n: int, n_gpu_layers: int = 0) -> str:
-    """``"backend"`` or ``"host"`` for a requested ``mode`` (module docstring)."""
-    mode = os.environ.get("EAGER_LOCAL_SAMPLING", mode) if mode == "auto" else mode
+    """``"backend"`` or ``"host"`` for a requested ``mode`` (module docstring).
+
+    ``EAGER_LOCAL_SAMPLING`` only steers ``"auto"``: ``backend`` there means
+    "the backend wherever it can run", not an error where it cannot."""
     if mode not in SAMPLING_MODES:
         raise SettingsError(f"sampling must be one of {', '.join(SAMPLING_MODES)} (got {mode!r})")
     usable = backend_sampling_available() and 2 <= top_n < n_vocab
@@ -59,7 +61,14 @@ def choose_sampling(mode: str, n_vocab: int, top_n: int, n_gpu_layers: int = 0) 
         raise SettingsError(
             f"backend sampling needs llama-cpp-python ≥ 0.3.36 and 2 ≤ top-n < {n_vocab}: use sampling=\"host\""
         )
+    if mode == "host":
+        return mode
     if mode == "auto":
+        wish = os.environ.get("EAGER_LOCAL_SAMPLING", "auto")
+        if wish not in SAMPLING_MODES:
+            raise SettingsError(f"EAGER_LOCAL_SAMPLING must be one of {', '.join(SAMPLING_MODES)} (got {wish!r})")
+        if wish != "auto":
+            return "backend" if wish == "backend" and usable else "host"
         on_gpu = n_gpu_layers != 0 and native.gpu_offload_supported()
         return "backend" if usable and n_vocab > 4 * top_n and on_gpu else "host"
     return mode

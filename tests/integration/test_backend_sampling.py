@@ -129,6 +129,11 @@ def test_environment_forces_the_host_path(tiny_gguf, monkeypatch):
     monkeypatch.setenv("EAGER_LOCAL_SAMPLING", "backend")
     with LlamaEngine(tiny_gguf, n_ctx=256, n_seq_max=4, n_threads=1, top_n=N) as e:
         assert e.sampling == "backend"
+    with LlamaEngine(tiny_gguf, n_ctx=256, n_seq_max=4, n_threads=1, top_n=1024) as e:
+        assert e.sampling == "host"  # a wish, not an order: 1024 candidates of 289 tokens cannot be
+    monkeypatch.setenv("EAGER_LOCAL_SAMPLING", "gpu")
+    with pytest.raises(SettingsError, match="EAGER_LOCAL_SAMPLING"):
+        LlamaEngine(tiny_gguf, n_ctx=256, n_seq_max=4, n_threads=1, top_n=N)
 
 
 def test_auto_keeps_the_host_path_on_the_cpu_and_for_small_vocabularies(tiny_gguf, monkeypatch):
