@@ -15,8 +15,8 @@ the full logits. ``"auto"`` (the default) picks the backend when the build has
 it, the vocabulary is large (more than 4 × top_n) and layers run on a GPU:
 there llama.cpp's top-k is nearly free and the host's work drops 20-fold,
 while on the 2-core CPU its top-k cost more CPU time than the host path
-(docs/sampling.md). ``EAGER_LOCAL_SAMPLING=host`` (or ``backend``) overrides
-``"auto"``.
+(docs/sampling.md). ``EAGER_LOCAL_SAMPLING=host`` (or ``backend``: wherever it
+can run) steers ``"auto"``.
 """
 
 from __future__ import annotations
