@@ -245,14 +245,8 @@ def _grouped(
     # 6. top-K entropy over the first k
     p = w[:, :k] / w[:, :k].sum(axis=1, keepdims=True)
     h = -(p * np.log(np.where(p > 0, p, 1.0))).sum(axis=1)
-    out: list[RowDist | None] = []
-    for i in range(R):
-        if ok[i]:
-            n = int(certain[i])
-            out.append(RowDist(ids[i, :n], probs[i, :n], float(h[i]), top_p))
-        else:
-            out.append(None)
-    return out
+    return [RowDist(ids[i, : certain[i]], probs[i, : certain[i]], float(h[i]), top_p) if ok[i] else None
+            for i in range(R)]
 
 
 def nucleus_proved(c: Candidates, temperature: float, top_p: float) -> np.ndarray:
