@@ -139,7 +139,7 @@ def test_ctrl_c_inside_the_llama_log_callback_is_not_swallowed():
 import os, signal, sys
 from eager_local import startup
 startup.guard()
-from eager_local.engine import llama as L
+from eager_local.engine import native as L
 
 class Tail(list):
     def append(self, x):
