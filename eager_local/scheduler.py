@@ -259,16 +259,16 @@ class Scheduler:
     def advance(self, rows: list[_Row]) -> Iterator[tuple[int, Event]]:
         """Runs take their tokens; StepFinished for each run that decoded; prompts seed."""
         decoded: list[RunState] = []
-        for run, group in itertools.groupby((r for r in rows if r.seq is not None), key=lambda r: r.run):
-            group = list(group)
+        for run, group in _by_run(r for r in rows if r.seq is not None):
             run.decoded_rows([r.seq for r in group])
             yield from _tagged(run, run.choose([r.seq for r in group], [r.scored for r in group]))
             decoded.append(run)
-        for run in decoded:
-            yield run.run_id, run.step_finished()
-        for run, group in itertools.groupby((r for r in rows if r.seq is None), key=lambda r: r.run):
-            group = list(group)
+        prompts = list(_by_run(r for r in rows if r.seq is None))
+        for run, group in prompts:
             run.prefilled += len(group)
+        for run in decoded:  # the cache and every run's count of it agree here
+            yield run.run_id, run.step_finished()
+        for run, group in prompts:
             if run.prefilled == run.n_prompt:
                 yield from _tagged(run, run.seed(group[-1].scored))
 
@@ -295,12 +295,18 @@ def _tagged(run: RunState, events: Iterator[Event]):
         yield run.run_id, ev
 
 
+def _by_run(rows) -> Iterator[tuple[RunState, list[_Row]]]:
+    """Rows grouped by run (a run's rows are adjacent in a batch)."""
+    for run, group in itertools.groupby(rows, key=lambda r: r.run):
+        yield run, list(group)
+
+
 def _charge(chunk: list[_Row], seconds: float, ok: bool) -> None:
     """Each run in the chunk waited ``seconds`` in decode; its rows count when decoded."""
-    for run, group in itertools.groupby(chunk, key=lambda r: r.run):
+    for run, group in _by_run(chunk):
         run.decode_s += seconds
         if ok:
-            run.decoded += len(list(group))
+            run.decoded += len(group)
 
 
 def _victim(chunk: list[_Row], reserved: dict[int, tuple[list[int], int]]) -> _Row:
