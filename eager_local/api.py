@@ -12,10 +12,11 @@ import os
 import threading
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from .controller import collect, generate
-from .events import Event
+from .events import Event, RunFinished
+from .scheduler import Scheduler, for_concurrency
 from .registry import ModelSpec, load_registry, model_path
 from .result import ModelInfo, RunResult
 from .errors import ModelError, PromptError, SettingsError
@@ -54,10 +55,7 @@ class Model:
         **overrides,
     ) -> Iterator[Event]:
         """Yield the run's events (see eager_local.events)."""
-        if not isinstance(prompt, str):
-            raise PromptError(
-                f"the prompt must be text (str), not {type(prompt).__name__}: decode it first"
-            )
+        _check_prompt(prompt)
         return generate(
             self.engine, prompt, self.settings(settings, **overrides),
             model=self.info, cancel=cancel, resume=resume,
@@ -67,10 +65,61 @@ class Model:
         """Run to the end and return the result."""
         return collect(self.stream(prompt, settings, **overrides))
 
+    def submit(self, scheduler: Scheduler, prompt: str, settings: Settings | None = None, *,
+               cancel: threading.Event | None = None, resume: RunResult | None = None,
+               **overrides) -> int:
+        """Queue ``prompt`` on ``scheduler`` (see ``scheduler.for_concurrency``); return its run id."""
+        _check_prompt(prompt)
+        return scheduler.add(prompt, self.settings(settings, **overrides), model=self.info,
+                             cancel=cancel, resume=resume)
+
+    def stream_many(
+        self,
+        prompts: Sequence[str],
+        settings: Settings | Sequence[Settings] | None = None,
+        *,
+        concurrency: int | str = "auto",
+        cancel: threading.Event | None = None,
+        **overrides,
+    ) -> Iterator[tuple[int, Event]]:
+        """Decode every prompt together (one batched decode per step); yield
+        ``(i, event)`` with ``i`` the prompt's index. ``settings``: one for all prompts
+        (seed included) or one per prompt. Bad input is refused before anything runs."""
+        per_prompt = _settings_per_prompt(settings, len(prompts))
+        scheduler = for_concurrency(self.engine, concurrency)
+        for prompt, s in zip(prompts, per_prompt):
+            self.submit(scheduler, prompt, s, cancel=cancel, **overrides)
+        return scheduler.events()
+
+    def run_many(self, prompts: Sequence[str], settings: Settings | Sequence[Settings] | None = None,
+                 **kw) -> list[RunResult]:
+        """Run every prompt to the end; the results in prompt order."""
+        results: dict[int, RunResult] = {}
+        for i, ev in self.stream_many(prompts, settings, **kw):
+            if isinstance(ev, RunFinished):
+                results[i] = ev.result
+        return [results[i] for i in range(len(prompts))]
+
     def close(self) -> None:
         close = getattr(self.engine, "close", None)
         if close:
             close()
+
+
+def _check_prompt(prompt) -> None:
+    if not isinstance(prompt, str):
+        raise PromptError(
+            f"the prompt must be text (str), not {type(prompt).__name__}: decode it first"
+        )
+
+
+def _settings_per_prompt(settings, n: int) -> list[Settings | None]:
+    if settings is None or isinstance(settings, Settings):
+        return [settings] * n
+    settings = list(settings)
+    if len(settings) != n or not all(isinstance(s, Settings) for s in settings):
+        raise SettingsError(f"give one Settings, or one per prompt ({n}), not {len(settings)} values")
+    return settings
 
 
 def check_load_options(

@@ -41,12 +41,27 @@ import numpy as np
 
 from . import sampling
 from .engine.base import Engine, SlotPool
-from .errors import ContextError, PromptError
+from .errors import ContextError, PromptError, SettingsError
 from .events import Event
 from .result import ModelInfo, RunResult
 from .run_state import RunState
 from .settings import Settings
 from .tree import LiveSequence
+
+
+AUTO_ROWS = 32
+"""Rows the ``auto`` concurrency keeps live: a 32-row step costs far less than 32 one-row steps."""
+
+
+def for_concurrency(engine: Engine, concurrency: int | str = "auto") -> "Scheduler":
+    """A scheduler running at most ``concurrency`` runs at once (an integer ≥ 1), or with
+    ``auto``: admitting runs while fewer than AUTO_ROWS rows are live, as far as sequence
+    ids and KV cells allow."""
+    if concurrency == "auto":
+        return Scheduler(engine, target_rows=AUTO_ROWS)
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise SettingsError(f"⟨concurrency⟩ must be auto or an integer ≥ 1 (got {concurrency!r})")
+    return Scheduler(engine, max_active=concurrency)
 
 
 # the one place that calls engine.decode and sampling ---------------------------------

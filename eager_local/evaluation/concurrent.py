@@ -1,0 +1,72 @@
+"""Many prompts of an evaluation decoding together: the runner's work, driven by the scheduler.
+
+The runner's per-prompt work is a generator: it yields a ``Request`` (a prompt to
+decode), receives the ``RunResult``, and returns the prompt's record. ``finished``
+keeps the scheduler supplied with requests and yields each prompt's record as soon
+as its run is done, so records are written (and fsync'd) in the order prompts
+finish. With concurrency 1 that is dataset order, one prompt at a time.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Callable, Generator, Iterable, Iterator
+
+from ..events import RunFinished
+from ..result import RunResult
+from ..scheduler import for_concurrency
+from ..settings import Settings
+
+QUEUED = 16
+"""Runs kept waiting in the scheduler, so it can admit as soon as there is room."""
+
+
+@dataclass(frozen=True)
+class Request:
+    """A prompt the work wants decoded."""
+
+    prompt: str
+    settings: Settings
+    resume: RunResult | None = None
+    """A finished tree to continue (budget reallocation)."""
+
+
+Work = Callable[[object], Generator[Request, RunResult, dict]]
+
+
+def finished(model, items: Iterable, work: Work, concurrency: int | str,
+             cancel: threading.Event) -> Iterator[tuple[object, dict]]:
+    """(item, record) for every item, as each finishes; no new prompt starts once ``cancel``
+    is set (the runs in flight end as cancelled and their results come back as usual)."""
+    scheduler = for_concurrency(model.engine, concurrency)
+    todo = iter(items)
+    running: dict[int, tuple[object, Generator]] = {}
+
+    def advance(it, gen, result=None):
+        """Send ``result`` to the work; queue its next request, or return its record."""
+        try:
+            req = next(gen) if result is None else gen.send(result)
+        except StopIteration as stop:
+            return stop.value
+        rid = model.submit(scheduler, req.prompt, req.settings, cancel=cancel, resume=req.resume)
+        running[rid] = (it, gen)
+        return None
+
+    def top_up() -> Iterator[tuple[object, dict]]:
+        while len(scheduler.waiting) < QUEUED and not cancel.is_set():
+            it = next(todo, None)
+            if it is None:
+                return
+            rec = advance(it, work(it))
+            if rec is not None:  # the work needed no decoding
+                yield it, rec
+
+    yield from top_up()
+    for rid, ev in scheduler.events():
+        if isinstance(ev, RunFinished):
+            it, gen = running.pop(rid)
+            rec = advance(it, gen, ev.result)
+            if rec is not None:
+                yield it, rec
+            yield from top_up()
