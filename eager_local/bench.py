@@ -11,6 +11,7 @@ Five measurements in one process, on one model, with fixed prompts and seeds:
              generated and decoded tokens, wall time, Pass@k
 5. memory    M sequences forked from a long shared prompt, in a context far smaller
              than M × (prompt + suffix): peak KV cells and process RSS
+6. eval throughput  prompts decoded together vs one at a time (eager_local.bench_throughput)
 
 The machine is shared and noisy, so every comparison is a ratio of figures taken
 side by side in the same run (measurements of 1 and 2 are interleaved; medians).
@@ -27,6 +28,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from . import bench_throughput
 from .controller import collect, generate
 from .events import StepFinished
 from .settings import Settings
@@ -79,6 +81,8 @@ class Figures:
     highlevel: dict = field(default_factory=dict)
     eager: dict = field(default_factory=dict)
     memory: dict = field(default_factory=dict)
+    throughput: dict = field(default_factory=dict)
+    """Section 6 (bench_throughput)."""
     notes: list = field(default_factory=list)
     wall_s: float = 0.0
     load_average: list = field(default_factory=list)
@@ -96,6 +100,7 @@ class Figures:
             "passk_parallel": e.get("passk_parallel"),
             "passk_eager": e.get("passk_eager"),
             "peak_kv_cells_m32": mem.get("peak_kv_cells"),
+            **bench_throughput.summary(self.throughput),
         }
 
     def to_json(self) -> dict:
@@ -142,6 +147,8 @@ def run_bench(model, cfg: BenchConfig, log=None) -> Figures:
     # 5: memory
     log(f"[5] memory: M={cfg.max_seqs} from a ~{cfg.long_prompt_tokens}-token shared prompt")
     fig.memory = _memory(model, cfg)
+    if items:  # 6: eval throughput, with section 4's θ
+        fig.throughput = bench_throughput.eval_throughput(model, cfg, fig.eager["theta"], log)
     fig.wall_s = time.perf_counter() - t0
     fig.load_average.append(_load())
     return fig
@@ -431,6 +438,7 @@ def format_table(fig: Figures) -> str:
                  f"({m['kv_ratio_naive_vs_peak']:.1f}× fewer); context_full: {m['context_full']}; "
                  f"RSS grew {m['rss_run_growth_mib'] or 0:.0f} MiB during the run "
                  f"(process {m['rss_after_run_mib'] or 0:.0f} MiB)")
+    L += bench_throughput.format_section(fig.throughput)
     for n in fig.notes:
         L.append(f"note: {n}")
     return "\n".join(L)
