@@ -24,7 +24,7 @@ def data(tmp_path):
 def eval_cmd(data, out, tiny_gguf, *extra):
     return [sys.executable, "-m", "eager_local", "eval", str(data), "--model", str(tiny_gguf),
             "--n-ctx", "4096", "--threads", "1", "--shots", "1", "--method", "eager-adapt",
-            "--theta", "2.0", "-M", "4", "-T", "24", "--out", str(out), *extra]
+            "--theta", "2.0", "-M", "4", "-T", "24", "--concurrency", "1", "--out", str(out), *extra]
 
 
 def comparable(path):
