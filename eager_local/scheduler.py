@@ -44,7 +44,7 @@ from .engine.base import Engine, SlotPool
 from .errors import ContextError, PromptError, SettingsError
 from .events import Event
 from .result import ModelInfo, RunResult
-from .run_state import RunState
+from .run_state import RunState, check_budget
 from .settings import Settings
 from .tree import LiveSequence
 
@@ -151,8 +151,6 @@ class Scheduler:
     def add(self, prompt: str, settings: Settings, *, model: ModelInfo | None = None,
             cancel: threading.Event | None = None, resume: RunResult | None = None) -> int:
         """Queue a run; return its id. Bad settings and prompts that cannot fit are refused here."""
-        from .controller import check_budget
-
         settings.validate()
         if not isinstance(prompt, str) or not prompt.strip():
             raise PromptError("the prompt is empty: give some text for the model to continue")
