@@ -1,9 +1,11 @@
-"""The Python API: load a model by alias or path, then run a prompt.
+"""The Python API: load a model by alias or path, then run a prompt, or many together.
 
     from eager_local import load
     model = load()                                  # the embedded default model
     result = model.run("Tom had 15 marbles ...", method="eager", theta=1.0, max_seqs=8)
     for ev in model.stream("...", method="parallel", max_seqs=4): ...
+    results = model.run_many(["...", "..."], Settings(max_seqs=8))   # one batched decode per step
+    for i, ev in model.stream_many(["...", "..."]): ...               # i: the prompt's index
 """
 
 from __future__ import annotations
