@@ -107,6 +107,9 @@ class RunState:
         self.decoded = 0
         """Rows sent through the engine for this run (prompt included)."""
         self.decode_s = 0.0
+        """This run's share of the time in decode calls."""
+        self.wall_s = 0.0
+        """This run's share of the steps' time."""
         self.peak_kv = 0
         self.steps = 0
         self.t0 = time.perf_counter()
@@ -269,7 +272,7 @@ class RunState:
             decoded_tokens=self.decoded,
             n_sequences=len(self.tree.sequences),
             peak_kv_cells=self.peak_kv,
-            wall_s=time.perf_counter() - self.t0,
+            wall_s=self.wall_s,
             decode_s=self.decode_s,
             steps=self.steps,
         )

@@ -230,11 +230,14 @@ class Scheduler:
     # 3-5. one step --------------------------------------------------------------------
     def step(self) -> Iterator[tuple[int, Event]]:
         """One batched decode of every run's rows; each run takes its tokens."""
+        t0 = time.perf_counter()
         rows = self.batch_rows()
         if not rows:
             return
+        counts = [(run, len(group)) for run, group in _by_run(rows)]
         yield from self.decode(rows)
         yield from self.advance(rows)
+        _share(counts, time.perf_counter() - t0, "wall_s")
 
     def batch_rows(self) -> list[_Row]:
         """Every live sequence's pending token, then up to n_batch prompt tokens."""
@@ -315,11 +318,19 @@ def _by_run(rows) -> Iterator[tuple[RunState, list[_Row]]]:
 
 
 def _charge(chunk: list[_Row], seconds: float, ok: bool) -> None:
-    """Each run in the chunk waited ``seconds`` in decode; its rows count when decoded."""
-    for run, group in _by_run(chunk):
-        run.decode_s += seconds
-        if ok:
-            run.decoded += len(group)
+    """A decode call's time, shared by rows; a run's rows count when decoded."""
+    counts = [(run, len(group)) for run, group in _by_run(chunk)]
+    _share(counts, seconds, "decode_s")
+    if ok:
+        for run, n in counts:
+            run.decoded += n
+
+
+def _share(counts: list[tuple[RunState, int]], seconds: float, field: str) -> None:
+    """Add ``seconds`` to each run's ``field`` in proportion to its rows."""
+    total = sum(n for _, n in counts)
+    for run, n in counts:
+        setattr(run, field, getattr(run, field) + seconds * n / total)
 
 
 def _victim(chunk: list[_Row], reserved: dict[int, tuple[list[int], int]]) -> _Row:

@@ -236,3 +236,22 @@ def test_finished_sequences_report_once(method):
     for evs in streams.values():
         done = [e.seq for e in evs if isinstance(e, SequenceFinished)]
         assert sorted(done) == [q.id for q in evs[-1].result.sequences]
+
+
+def test_the_runs_of_a_batch_share_its_time():
+    """Each step's time is split among the runs in it: the runs' wall and decode times
+    add up to at most the time of the whole batch, never to a multiple of it."""
+    import time
+
+    script = two_prompt_script({2}, {3}, eog_at=12)
+    sched = Scheduler(engine(script))
+    for i, p in enumerate([A, B, A, B]):
+        sched.add(p, S.with_(seed=i))
+    t0 = time.perf_counter()
+    results = [ev.result for _, ev in sched.events() if isinstance(ev, RunFinished)]
+    elapsed = time.perf_counter() - t0
+    assert len(results) == 4
+    assert 0 < sum(r.stats.wall_s for r in results) <= elapsed
+    assert sum(r.stats.decode_s for r in results) <= sum(r.stats.wall_s for r in results)
+    for r in results:
+        assert 0 < r.stats.decode_s <= r.stats.wall_s
