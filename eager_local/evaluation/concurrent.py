@@ -19,7 +19,8 @@ from ..scheduler import for_concurrency
 from ..settings import Settings
 
 QUEUED = 16
-"""Runs kept waiting in the scheduler, so it can admit as soon as there is room."""
+"""Runs kept waiting in the scheduler at ``auto``, so it can admit as soon as there is
+room (at concurrency N: N; at 1, one, so prompts run and are written in dataset order)."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ def finished(model, items: Iterable, work: Work, concurrency: int | str,
     """(item, record) for every item, as each finishes; no new prompt starts once ``cancel``
     is set (the runs in flight end as cancelled and their results come back as usual)."""
     scheduler = for_concurrency(model.engine, concurrency)
+    queued = QUEUED if concurrency == "auto" else concurrency
     todo = iter(items)
     running: dict[int, tuple[object, Generator]] = {}
 
@@ -54,7 +56,7 @@ def finished(model, items: Iterable, work: Work, concurrency: int | str,
         return None
 
     def top_up() -> Iterator[tuple[object, dict]]:
-        while len(scheduler.waiting) < QUEUED and not cancel.is_set():
+        while len(scheduler.waiting) < queued and not cancel.is_set():
             it = next(todo, None)
             if it is None:
                 return

@@ -224,3 +224,11 @@ def test_concurrent_interrupts_then_resume_lose_and_repeat_nothing(tmp_path, met
     keys = [(r["phase"], r["id"]) for r in lines]
     assert len(keys) == len(set(keys)) == len(read_records(tmp_path / "whole.jsonl"))
     assert sizes == sorted(sizes) and 0 < sizes[-1] < len(keys)  # records came between interrupts
+
+
+@pytest.mark.parametrize("method", ["eager-adapt", "eager-full"])
+def test_concurrency_one_writes_records_in_dataset_order(tmp_path, method):
+    out = tmp_path / "one.jsonl"
+    runner(out, method, concurrency=1).run()
+    keys = [(r["phase"], r["id"]) for r in read_records(out)]
+    assert keys == [(ph, it.id) for ph in ("init", "final") for it in DATA.items]
