@@ -145,6 +145,8 @@ class Scheduler:
         self.waiting: deque[RunState] = deque()
         self.active: list[RunState] = []
         self.runs: dict[int, RunState] = {}
+        """Runs not finished yet, by id (a finished run is dropped: its result went out)."""
+        self._next_id = 0
         self._reserved: dict[int, tuple[list[int], int]] = {}  # run id -> (sequence ids, cells)
 
     # faces ------------------------------------------------------------------------------
@@ -158,14 +160,17 @@ class Scheduler:
         warnings = check_budget(self.engine, len(ids), settings)
         run = RunState(self.engine, prompt, ids, settings, slots=SlotPool(()), model=model,
                        cancel=cancel, resume=resume, warnings=warnings, prefill_now=self._prefill_now)
-        run.run_id = len(self.runs)
+        run.run_id, self._next_id = self._next_id, self._next_id + 1
         self.runs[run.run_id] = run
         self.waiting.append(run)
         return run.run_id
 
     def cancel(self, run_id: int) -> None:
-        """Stop one run at its next step: its live sequences end as cancelled."""
-        self.runs[run_id].stop.set()
+        """Stop one run at its next step: its live sequences end as cancelled (a finished
+        run: nothing to do)."""
+        run = self.runs.get(run_id)
+        if run is not None:
+            run.stop.set()
 
     def kv_cells(self) -> int:
         """Cells the active runs hold now (what the engine's cache holds)."""
@@ -200,6 +205,7 @@ class Scheduler:
             self.slots.give(slot)
         self.cells_free += cells
         self.active.remove(run)
+        del self.runs[run.run_id]
 
     # 2. admit -------------------------------------------------------------------------
     def admit(self) -> Iterator[tuple[int, Event]]:
