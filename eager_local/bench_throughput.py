@@ -51,8 +51,19 @@ class MethodFigures:
     """Paired-bootstrap 95% interval of Pass@k(auto) − Pass@k(1)."""
 
 
-def eval_throughput(model, cfg, theta: float, log) -> dict:
-    """Both methods at both concurrencies; the figures as a JSON-ready dict."""
+@dataclass(frozen=True)
+class ThroughputFigures:
+    """The section: both methods over the same items."""
+
+    items: int
+    """Items decoded (all the file holds when it has fewer than MIN_ITEMS)."""
+    max_new_tokens: int
+    eager: MethodFigures
+    parallel: MethodFigures
+
+
+def eval_throughput(model, cfg, theta: float, log) -> ThroughputFigures:
+    """Both methods at both concurrencies."""
     from .evaluation.answers import Checker
     from .evaluation.datasets import load_dataset
     from .evaluation.prompts import choose_format
@@ -60,11 +71,11 @@ def eval_throughput(model, cfg, theta: float, log) -> dict:
     ds = load_dataset(cfg.data, limit=max(MIN_ITEMS, cfg.items))
     fmt = choose_format(ds, model.spec.prompt_format)
     checker = Checker(ds.kind)
-    out = {"items": len(ds.items), "max_new_tokens": cfg.max_new_tokens}
+    out = {}
     for method, M, th in (("eager", EAGER_M, theta), ("parallel", PARALLEL_M, None)):
         log(f"[6] eval throughput: {method} M={M} over {len(ds.items)} items, concurrency 1 and auto")
-        out[method] = asdict(_method(model, cfg, ds.items, fmt, checker, method, M, th))
-    return out
+        out[method] = _method(model, cfg, ds.items, fmt, checker, method, M, th)
+    return ThroughputFigures(len(ds.items), cfg.max_new_tokens, **out)
 
 
 def _method(model, cfg, items, fmt, checker, method, M, theta) -> MethodFigures:
@@ -94,34 +105,30 @@ def _method(model, cfg, items, fmt, checker, method, M, theta) -> MethodFigures:
                          passes["auto"].tokens_per_s / passes[1].tokens_per_s, differ, (d.low, d.high))
 
 
-def summary(figures: dict) -> dict:
+def summary(figures: ThroughputFigures | None) -> dict:
     """The headline ratios, under the keys ``eager bench --json`` promises."""
     return {
-        "speedup_eval_concurrency_eager": (figures.get("eager") or {}).get("speedup"),
-        "speedup_eval_concurrency_parallel": (figures.get("parallel") or {}).get("speedup"),
+        "speedup_eval_concurrency_eager": figures.eager.speedup if figures else None,
+        "speedup_eval_concurrency_parallel": figures.parallel.speedup if figures else None,
     }
 
 
-def format_section(figures: dict) -> list[str]:
+def format_section(figures: ThroughputFigures | None) -> list[str]:
     """The section's lines of the table."""
     if not figures:
         return []
-    lines = ["", f"6    eval throughput: {figures['items']} MAWPS SingleOp items, T = "
-                 f"{figures['max_new_tokens']}, concurrency 1 vs auto (same settings and seeds)",
+    lines = ["", f"6    eval throughput: {figures.items} MAWPS SingleOp items, T = "
+                 f"{figures.max_new_tokens}, concurrency 1 vs auto (same settings and seeds)",
              f"     {'':<16} {'conc.':>6} {'wall s':>8} {'generated':>10} {'tok/s':>8} "
              f"{'prompts/min':>12} {'Pass@k':>7}"]
-    for method in ("eager", "parallel"):
-        m = figures.get(method)
-        if not m:
-            continue
-        name = f"{method} M={m['max_seqs']}"
-        for p in (m["one"], m["auto"]):
-            lines.append(f"     {name:<16} {p['concurrency']:>6} {p['wall_s']:>8.1f} "
-                         f"{p['generated_tokens']:>10} {p['tokens_per_s']:>8.1f} "
-                         f"{p['prompts_per_min']:>12.1f} {p['passk']:>7.2f}")
-        lo, hi = m["passk_diff_ci95"]
-        lines.append(f"     {name}: {m['speedup']:.2f}× the throughput at auto; Pass@k difference 95% CI "
-                     f"{lo:+.2f} to {hi:+.2f}; {m['differing_prompts']} of {figures['items']} prompts' "
+    for m in (figures.eager, figures.parallel):
+        name = f"{m.method} M={m.max_seqs}"
+        for p in (m.one, m.auto):
+            lines.append(f"     {name:<16} {p.concurrency:>6} {p.wall_s:>8.1f} {p.generated_tokens:>10} "
+                         f"{p.tokens_per_s:>8.1f} {p.prompts_per_min:>12.1f} {p.passk:>7.2f}")
+        lo, hi = m.passk_diff_ci95
+        lines.append(f"     {name}: {m.speedup:.2f}× the throughput at auto; Pass@k difference 95% CI "
+                     f"{lo:+.2f} to {hi:+.2f}; {m.differing_prompts} of {figures.items} prompts' "
                      "tokens differ from their solo run")
     return lines
 
@@ -130,18 +137,15 @@ def run_section(model, cfg, log=None):
     """Only this section (``eager bench --only eval-throughput``), θ calibrated as section 4 does."""
     import sys
 
-    from .bench import Figures, _calibrate, _load
-
-    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
-    t0 = time.perf_counter()
-    fig = Figures(config=asdict(cfg), model=str(model.info.path), n_threads=model.engine.n_threads)
-    fig.load_average.append(_load())
+    from .bench import _calibrate, _load
+    from .bench_figures import Figures
     from .evaluation.datasets import load_dataset
     from .evaluation.prompts import choose_format
 
+    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    t0, load0 = time.perf_counter(), _load()
     fmt = choose_format(load_dataset(cfg.data, limit=1), model.spec.prompt_format)
     theta = _calibrate(model, cfg, fmt, log)
-    fig.throughput = eval_throughput(model, cfg, theta, log)
-    fig.wall_s = time.perf_counter() - t0
-    fig.load_average.append(_load())
-    return fig
+    throughput = eval_throughput(model, cfg, theta, log)
+    return Figures(config=asdict(cfg), model=str(model.info.path), n_threads=model.engine.n_threads,
+                   throughput=throughput, wall_s=time.perf_counter() - t0, load_average=(load0, _load()))

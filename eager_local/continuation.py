@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
+from . import branch_region
 from .errors import ContextError
 from .events import Event
 from .result import RunResult
@@ -75,7 +76,9 @@ def _rebuild(run) -> list[tuple[int, int]]:
         run.tree.sequences[f.parent].forked_at.add(f.pos)
     run.tree.forks.extend(prev.forks)
     room = run.settings.max_seqs - len(run.tree.sequences)
-    return missed_forks(prev, run.settings.theta)[: max(0, room)]
+    points = branch_region.keep_points(missed_forks(prev, run.settings.theta), prev.sequences,
+                                       run.settings.branch_region, run.model and run.model.think)
+    return points[: max(0, room)]
 
 
 def _scaffolds(run, points, prompt_slot: int) -> dict[int, LiveSequence]:

@@ -15,7 +15,12 @@ APP = "eager-local"
 
 def _home() -> Path | None:
     h = os.environ.get("EAGER_LOCAL_HOME")
-    return Path(h).expanduser() if h else None
+    if not h:
+        return None
+    from .errors import ConfigError
+    from .user_files import expand_path
+
+    return expand_path(h, "EAGER_LOCAL_HOME", ConfigError)
 
 
 def config_dir() -> Path:

@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Callable, Iterator
 
-from . import continuation, sampling
+from . import branch_region, continuation, sampling
 from .engine.base import Engine, SlotPool
 from .errors import ContextError, PromptError, SettingsError
 from .events import (
@@ -202,6 +202,7 @@ class RunState:
                 and h >= s.theta
                 and len(self.tree.sequences) < s.max_seqs
                 and q.since_fork < s.monitor_window
+                and branch_region.may_fork(s.branch_region, q.text, self.model and self.model.think)
             ):
                 a, c = top2
                 child = yield from self.fork(q, len(q.tokens), h, a, c, kv_source=q)

@@ -33,6 +33,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+import weakref
 from collections import deque
 from dataclasses import dataclass
 from typing import Iterator
@@ -41,7 +42,7 @@ import numpy as np
 
 from . import sampling
 from .engine.base import Engine, SlotPool
-from .errors import ContextError, PromptError, SettingsError
+from .errors import ContextError, ModelError, PromptError, SettingsError
 from .events import Event
 from .result import ModelInfo, RunResult
 from .run_state import RunState, check_budget
@@ -95,7 +96,7 @@ def _model_call(engine: Engine, rows: list["_Row"], copy: bool) -> tuple[list[Sc
     if logits is None:
         return None, seconds
     if copy:
-        logits = np.array(logits)  # the engine's buffer is overwritten by the next chunk
+        logits = logits.copy()  # the engine's buffer is overwritten by the next chunk (rows or Candidates)
     scores: list[Scored] = []
     start = 0
     for run, group in itertools.groupby((r for r in rows if r.want), key=lambda r: r.run):
@@ -107,7 +108,8 @@ def _model_call(engine: Engine, rows: list["_Row"], copy: bool) -> tuple[list[Sc
             top_p=0.0 if greedy else s.top_p, need=s.record_candidates,
             exact_probs=s.record_candidates > 0,  # only shown candidates need them
         )
-        for d, row in zip(dists, part):
+        for i, d in enumerate(dists):  # part[i]: a full row or one row of Candidates
+            row = part[i]
             cands = sampling.top_candidates(d, s.record_candidates) if s.record_candidates else None
             scores.append(Scored(d.entropy, sampling.top_two(d, row), cands, d, s.top_p))
     return scores, seconds
@@ -148,6 +150,9 @@ class Scheduler:
         """Runs not finished yet, by id (a finished run is dropped: its result went out)."""
         self._next_id = 0
         self._reserved: dict[int, tuple[list[int], int]] = {}  # run id -> (sequence ids, cells)
+        self._streams: weakref.WeakSet = weakref.WeakSet()  # events() generators handed out
+        self.closed = False
+        """True after ``close()``."""
 
     # faces ------------------------------------------------------------------------------
     def add(self, prompt: str, settings: Settings, *, model: ModelInfo | None = None,
@@ -178,6 +183,20 @@ class Scheduler:
 
     def events(self) -> Iterator[tuple[int, Event]]:
         """Run everything queued (and whatever is added meanwhile) to the end."""
+        if self.closed:
+            raise ModelError("this scheduler was closed (with its model): make a new one")
+        events = self._events()
+        self._streams.add(events)
+        return events
+
+    def close(self) -> None:
+        """Finish every ``events()`` stream still suspended (the engine's memory is cleared);
+        the scheduler refuses to run after it. A ValueError: a stream is being iterated now."""
+        for events in list(self._streams):
+            events.close()
+        self.closed = True
+
+    def _events(self) -> Iterator[tuple[int, Event]]:
         self.engine.clear()
         try:
             while self.waiting or self.active:

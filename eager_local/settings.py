@@ -12,6 +12,10 @@ METHODS = ("eager", "parallel", "greedy")
 #: llama.cpp refuses sequence ids at or above this (LLAMA_MAX_SEQ).
 MAX_SEQUENCES = 256
 
+#: llama.cpp's thread pool holds at most this many threads (GGML_MAX_N_THREADS);
+#: more crash it (100000 threads: a segfault; more: std::bad_alloc).
+MAX_THREADS = 512
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -39,6 +43,9 @@ class Settings:
     """Generated tokens without a fork after which a sequence stops being monitored."""
     record_candidates: int = 0
     """Keep this many top candidates (token, probability) per token, for inspection."""
+    branch_region: str = "auto"
+    """Where EAGER may fork: ``think`` (before a reasoning model's think end marker),
+    ``answer`` (after it), ``all``; ``auto``: think for reasoning models, all otherwise."""
 
     def __post_init__(self) -> None:
         # a lone string is one stop string, not one per character
@@ -60,6 +67,8 @@ class Settings:
                 f"⟨max_seqs⟩ must be an integer between 1 and {MAX_SEQUENCES} (got {self.max_seqs}); "
                 "llama.cpp holds at most 256 sequences"
             )
+        if self.method != "greedy" and _number(self.temperature) and not _finite(self.temperature):
+            raise SettingsError(f"⟨temperature⟩ must be a finite number > 0 (got {self.temperature}); 0.6 is the usual value")
         if self.method != "greedy" and (not _finite(self.temperature) or self.temperature <= 0):
             raise SettingsError(
                 f"⟨temperature⟩ must be > 0 for sampling (got {self.temperature}); "
@@ -79,6 +88,10 @@ class Settings:
             raise SettingsError(f"⟨seed⟩ must be an integer ≥ 0 (got {self.seed})")
         if any(not isinstance(s, str) or s == "" for s in self.stop):
             raise SettingsError("stop strings must be non-empty text: drop the empty ⟨stop⟩")
+        if any(not _utf8(s) for s in self.stop):
+            raise SettingsError("stop strings must be valid UTF-8 text: one holds bytes that are not")
+        if self.branch_region not in ("auto", "think", "answer", "all"):
+            raise SettingsError(f"⟨branch_region⟩ must be think, answer or all (got {self.branch_region!r})")
         if not isinstance(self.record_candidates, int) or self.record_candidates < 0:
             raise SettingsError(f"⟨record_candidates⟩ must be an integer ≥ 0 (got {self.record_candidates})")
         return self
@@ -97,8 +110,20 @@ class Settings:
         return d
 
 
+def _number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # surrogate escapes: non-UTF-8 bytes in a command-line argument
+        return False
+    return True
+
+
 def _finite(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
-__all__ = ["Settings", "METHODS", "MAX_SEQUENCES"]
+__all__ = ["Settings", "METHODS", "MAX_SEQUENCES", "MAX_THREADS"]

@@ -18,19 +18,31 @@ WORDS = ["▁the", "▁a", "▁cat", "▁dog", "▁is", "▁on", "▁mat", "▁a
 
 def build_tiny_gguf(path: Path, *, seed: int = 0, n_embd: int = 64, n_layer: int = 2,
                     n_head: int = 4, n_head_kv: int = 2, n_ff: int = 128,
-                    n_ctx_train: int = 4096, logit_scale: float = 1.0) -> Path:
-    """Write the model to ``path`` and return it. ``logit_scale`` sharpens the output."""
+                    n_ctx_train: int = 4096, logit_scale: float = 1.0, arch: str = "llama",
+                    byte_tokens: bool = True, nan_weights: bool = False,
+                    chat_template: str | None = None, extra_tokens: tuple[str, ...] = ()) -> Path:
+    """Write the model to ``path`` and return it. ``logit_scale`` sharpens the output;
+    ``chat_template`` and ``extra_tokens`` (user-defined, e.g. think markers) are optional.
+
+    Hostile variants for the reliability tests: ``arch`` (an architecture llama.cpp
+    does not know, or an encoder-only one), ``byte_tokens=False`` (a SentencePiece
+    vocabulary without its 256 byte tokens), ``nan_weights`` (every weight NaN).
+    """
     import gguf
 
     rng = np.random.default_rng(seed)
-    tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{i:02X}>" for i in range(256)] + WORDS
+    n_bytes = 256 if byte_tokens else 0
+    tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{i:02X}>" for i in range(n_bytes)] + WORDS
     types = [gguf.TokenType.UNKNOWN, gguf.TokenType.CONTROL, gguf.TokenType.CONTROL]
-    types += [gguf.TokenType.BYTE] * 256 + [gguf.TokenType.NORMAL] * len(WORDS)
-    scores = [0.0] * (3 + 256) + [-float(i) for i in range(len(WORDS))]
+    types += [gguf.TokenType.BYTE] * n_bytes + [gguf.TokenType.NORMAL] * len(WORDS)
+    scores = [0.0] * (3 + n_bytes) + [-float(i) for i in range(len(WORDS))]
+    tokens += list(extra_tokens)
+    types += [gguf.TokenType.USER_DEFINED] * len(extra_tokens)
+    scores += [0.0] * len(extra_tokens)
     n_vocab = len(tokens)
     head_dim = n_embd // n_head
 
-    w = gguf.GGUFWriter(str(path), "llama")
+    w = gguf.GGUFWriter(str(path), arch)
     w.add_name("eager-local tiny test model")
     w.add_context_length(n_ctx_train)
     w.add_embedding_length(n_embd)
@@ -49,10 +61,13 @@ def build_tiny_gguf(path: Path, *, seed: int = 0, n_embd: int = 64, n_layer: int
     w.add_eos_token_id(2)
     w.add_unk_token_id(0)
     w.add_add_bos_token(True)
+    if chat_template is not None:
+        w.add_chat_template(chat_template)
 
     def t(name, *shape, scale=None):
         s = scale if scale is not None else 1.0 / np.sqrt(shape[-1])
-        w.add_tensor(name, (rng.standard_normal(shape) * s).astype(np.float32))
+        x = (rng.standard_normal(shape) * s).astype(np.float32)
+        w.add_tensor(name, np.full_like(x, np.nan) if nan_weights else x)
 
     t("token_embd.weight", n_vocab, n_embd, scale=1.0)
     for i in range(n_layer):

@@ -10,17 +10,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from eager_local.errors import EagerError, OutputError
+from eager_local import run_file
+from eager_local.errors import OutputError
+from eager_local.run_file import read_json_file
 from eager_local.result import RunResult
 
 from .live_run import LiveRun
 from .html_export import run_html
 
 
-class RunFileError(EagerError):
-    """A saved run that cannot be read."""
-
-    title = "run file"
+RunFileError = run_file.RunFileError
+"""A saved run that cannot be read (the core's error: one line naming the first problem)."""
 
 
 def run_document(run: LiveRun) -> dict:
@@ -50,23 +50,10 @@ def save_html(run: LiveRun, path: str | Path) -> Path:
 
 
 def load_run(path: str | Path) -> LiveRun:
-    """A saved JSON run, ready to browse."""
-    p = Path(path).expanduser()
-    try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunFileError(f"{p} not found") from None
-    except IsADirectoryError:
-        raise RunFileError(f"{p} is a directory") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise RunFileError(f"{p} is not a JSON run ({e})") from None
-    except OSError as e:
-        raise RunFileError(f"cannot read {p}: {e.strerror}") from None
-    try:
-        result = RunResult.from_json(doc)
-        vocab = {int(k): str(v) for k, v in (doc.get("vocab") or {}).items()}
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
-        raise RunFileError(f"{p} is not an eager run document (bad or missing {e})") from None
+    """A saved JSON run, ready to browse (checked first: see eager_local.run_file)."""
+    doc = read_json_file(path)
+    result = RunResult.from_json(doc)
+    vocab = {int(k): v for k, v in (doc.get("vocab") or {}).items()}
     return LiveRun.from_result(result, vocab)
 
 

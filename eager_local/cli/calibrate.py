@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from .common import add_model_args, load_model_from_args
+from .common import add_model_args, check_model_args, load_model_from_args
 from .eval import add_data_args
 
 
@@ -42,10 +42,10 @@ def register(sub) -> None:
 def main(args) -> int:
     from rich.console import Console
 
-    from ..errors import OutputError, SettingsError
+    from ..errors import SettingsError
     from ..evaluation import calibration as cal_mod
     from ..evaluation.interrupts import stop_on_signals
-    from ..registry import load_registry
+    from ..registry import apply_file_defaults, load_registry
     from ..settings import Settings
     from .common import unescape
     from .eval import load_data
@@ -56,16 +56,19 @@ def main(args) -> int:
     rate = 0.02 if rate is None and args.target_seqs is None else rate
     cal_mod.check_target(rate, args.target_seqs, args.max_seqs)
     if args.plot:
-        from pathlib import Path
+        from ..user_files import check_plot_path
 
-        if not Path(args.plot).expanduser().parent.is_dir():
-            raise OutputError(f"plot directory {Path(args.plot).parent} does not exist: create it first")
+        from ..extras import require
+
+        require("matplotlib", "--plot")  # before minutes of sampling
+        args.plot = str(check_plot_path(args.plot))
+    check_model_args(args)
     settings = Settings(method="parallel", max_seqs=args.samples, temperature=args.temperature,
                         top_p=args.top_p, top_k_entropy=args.top_k_entropy,
                         max_new_tokens=args.max_new_tokens, seed=args.seed,
                         stop=tuple(unescape(s) for s in args.stop)).validate()
     Settings(max_seqs=args.max_seqs).validate()
-    spec = load_registry().get(args.model)
+    spec = apply_file_defaults(load_registry().get(args.model))  # the file says chat or raw
     ds, fmt = load_data(args, spec.prompt_format)
     model = load_model_from_args(args)
     err = Console(stderr=True)
@@ -137,5 +140,11 @@ def plot_histogram(cal, theta: float, path: str) -> None:
     ax.set_ylabel("tokens (log scale)")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    try:
+        fig.savefig(path, dpi=120)
+    except OSError as e:
+        from ..user_files import write_error
+
+        raise write_error(path, "plot", e) from None
+    finally:
+        plt.close(fig)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 
 from ..budget import EVAL_METHODS
-from .common import (add_concurrency_arg, add_model_args, add_settings_args, load_model_from_args,
-                     settings_from_args)
+from .common import (add_concurrency_arg, add_model_args, add_settings_args, check_model_args,
+                     load_model_from_args, settings_from_args)
 
 
 def register(sub) -> None:
@@ -51,15 +51,14 @@ def load_data(args, model_format: str):
 
     if args.shots < 0:
         raise SettingsError(f"--shots must be 0 or more (got {args.shots})")
-    for name in ("code_timeout", "code_memory"):
+    for name, low, high, unit in (("code_timeout", 0.1, 86400, "seconds"), ("code_memory", 64, 1 << 20, "MB")):
         value = getattr(args, name, None)
-        if value is not None and not value > 0:
-            raise SettingsError(f"--{name.replace('_', '-')} must be positive (got {value})")
+        if value is not None and not low <= value <= high:
+            raise SettingsError(f"--{name.replace('_', '-')} must be between {low:g} and {high:g} {unit} (got {value})")
     if args.exemplars:
-        from pathlib import Path
+        from ..user_files import read_user_file
 
-        if not Path(args.exemplars).expanduser().is_file():
-            raise SettingsError(f"--exemplars {args.exemplars}: no such file; give a JSONL of solved items")
+        read_user_file(args.exemplars, "--exemplars", SettingsError, "a JSONL of solved items")
     ds = load_dataset(args.data, fields=parse_fields(args.field), limit=args.limit, kind=args.kind,
                       offset=getattr(args, "offset", 0))
     fmt = choose_format(ds, model_format, style=args.prompt_style, exemplars=args.exemplars,
@@ -68,22 +67,44 @@ def load_data(args, model_format: str):
 
 
 def main(args) -> int:
-    from ..evaluation.answers import Checker
-    from ..evaluation.interrupts import stop_on_signals
-    from ..evaluation.records import check_output
-    from ..evaluation.runner import Interrupted, Runner, check_method
+    from ..evaluation.records import RunFileLock, check_output
+
+    out = check_output(args.out, resume=args.resume)
+    method, base, ds, fmt = check_eval_args(args)
+    with RunFileLock(out):  # held until the end: a second eval on the same --out is refused
+        return _evaluate(args, method, base, ds, fmt, out)
+
+
+def check_eval_args(args):
+    """Every setting and input of ``eager eval``, checked before the model loads."""
+    from ..errors import SettingsError
+    from ..evaluation.runner import check_method
+    from ..registry import apply_file_defaults, load_registry
 
     method = check_method(args.method)
     if args.init_from and method not in ("eager-adapt", "eager-full"):
-        from ..errors import SettingsError
-
         raise SettingsError("--init-from is for --method eager-adapt or eager-full")
-    out = check_output(args.out, resume=args.resume)
+    check_model_args(args)
     base = settings_from_args(args, method="eager" if method.startswith("eager") else method)
-    from ..registry import load_registry
-
-    spec = load_registry().get(args.model)
+    spec = apply_file_defaults(load_registry().get(args.model))  # the file says chat or raw
+    if args.prompt_style == "chat" and spec.prompt_format != "chat":
+        raise SettingsError(
+            f"--prompt-style chat needs a chat model, and {spec.alias or spec.path} is read as raw text: "
+            'use --prompt-style fewshot, or set prompt_format = "chat" for it in models.toml'
+        )
     ds, fmt = load_data(args, spec.prompt_format)
+    if args.init_from:
+        from ..evaluation.records import read_records
+
+        read_records(args.init_from)  # readable and well-formed, before any work
+    return method, base, ds, fmt
+
+
+def _evaluate(args, method, base, ds, fmt, out) -> int:
+    from ..evaluation.answers import Checker
+    from ..evaluation.interrupts import stop_on_signals
+    from ..evaluation.runner import Interrupted, Runner
+
     checker = Checker(ds.kind, timeout_s=args.code_timeout, memory_mb=args.code_memory)
     model = load_model_from_args(args)
     bar = _ProgressBar(ds.name, method)
@@ -102,6 +123,11 @@ def main(args) -> int:
         model.close()
     from ..evaluation.report import RunSummary, print_table
 
+    failed = [r for r in records if r.error is not None]
+    for r in failed[:3]:
+        print(f"note: item {r.id!r} failed: {r.error}", file=sys.stderr)
+    if len(failed) > 3:
+        print(f"note: {len(failed)} items failed in all (see their \"error\" in {out})", file=sys.stderr)
     print_table([RunSummary.from_records(str(out), records)])
     return 0
 

@@ -14,18 +14,12 @@ def register(sub) -> None:
 
 def main(args) -> int:
     from ..evaluation.report import RunSummary, plot, print_table
+    from ..user_files import check_plot_path
 
+    target = check_plot_path(args.plot) if args.plot else None
     runs = [RunSummary.load(p) for p in args.runs]
-    if args.plot:
-        from pathlib import Path
-
-        from ..errors import OutputError
-
-        parent = Path(args.plot).expanduser().parent
-        if not parent.is_dir():
-            raise OutputError(f"plot directory {parent} does not exist: create it first")
     print_table(runs)
-    if args.plot:
-        plot(runs, args.plot)
-        print(f"plot written to {args.plot}")
+    if target:
+        plot(runs, str(target))
+        print(f"plot written to {target}")
     return 0

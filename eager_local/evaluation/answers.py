@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
+from ..extras import require
 from .datasets import Item
 
 
@@ -31,6 +32,8 @@ class Checker:
     def __init__(self, kind: str, *, timeout_s: float = 10.0, memory_mb: int = 512) -> None:
         if kind not in ("numeric", "latex", "code"):
             raise ValueError(f"unknown answer kind {kind!r}")
+        if kind != "code":
+            require("math_verify", "checking answers")
         self.kind = kind
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
@@ -41,6 +44,8 @@ class Checker:
         pred = _parse(text)
         if not pred:
             return Verdict(None, False, "no answer found")
+        if too_large(pred[0]):  # evaluating it (vote key, comparison) would not return
+            return Verdict(f"too large: {str(pred[0])[:60]}", False, "answer too large to check")
         gold = _parse_gold(item.answer, self.kind == "latex")
         from math_verify import verify
 
@@ -77,6 +82,44 @@ def _timeout() -> int | None:
 def _parse_gold(answer: str, latex: bool):
     text = answer if not latex or "$" in answer or "\\boxed" in answer else f"${answer}$"
     return _parse(text)
+
+
+#: An exact integer above 2**MAX_BITS (about 30,000 digits) is not evaluated: a model
+#: answer like 2^{2^{2^{2^{2^{2}}}}} would make sympy/GMP compute without end, and
+#: that C loop cannot be interrupted by Ctrl-C.
+MAX_BITS = 100_000
+
+
+def too_large(expr) -> bool:
+    """True when evaluating ``expr`` exactly could need more than MAX_BITS bits."""
+    return _bits(expr, 0) > MAX_BITS
+
+
+def _bits(e, depth: int) -> float:
+    """An upper estimate of log2 |e| for exact arithmetic, without evaluating ``e``."""
+    import math
+
+    import sympy
+
+    if depth > 50:
+        return math.inf
+    if isinstance(e, sympy.Integer):
+        return float(abs(int(e)).bit_length())
+    if isinstance(e, sympy.Rational):
+        return float(max(abs(e.p).bit_length(), abs(e.q).bit_length()))
+    if isinstance(e, sympy.Pow):
+        base, ex = _bits(e.base, depth + 1), _bits(e.exp, depth + 1)
+        if ex > 64:
+            return math.inf
+        return max(base, 1.0) * 2.0 ** ex
+    if isinstance(e, sympy.factorial):
+        n = _bits(e.args[0], depth + 1)
+        return math.inf if n > 32 else 2.0 ** n * n
+    args = getattr(e, "args", ())
+    if not args:
+        return 0.0
+    parts = [_bits(a, depth + 1) for a in args]
+    return sum(parts) + len(parts) if isinstance(e, sympy.Mul) else max(parts) + len(parts)
 
 
 def _key(pred) -> str:

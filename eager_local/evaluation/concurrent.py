@@ -13,6 +13,7 @@ import threading
 from dataclasses import dataclass
 from typing import Callable, Generator, Iterable, Iterator
 
+from ..errors import ContextError, PromptError
 from ..events import RunFinished
 from ..result import RunResult
 from ..scheduler import for_concurrency
@@ -33,7 +34,8 @@ class Request:
     """A finished tree to continue (budget reallocation)."""
 
 
-Work = Callable[[object], Generator[Request, RunResult, dict]]
+Work = Callable[[object], Generator[Request, RunResult, object]]
+"""An item's work: yields Requests, receives their results, returns the item's record."""
 
 
 def finished(model, items: Iterable, work: Work, concurrency: int | str,
@@ -46,14 +48,22 @@ def finished(model, items: Iterable, work: Work, concurrency: int | str,
     running: dict[int, tuple[object, Generator]] = {}
 
     def advance(it, gen, result=None):
-        """Send ``result`` to the work; queue its next request, or return its record."""
-        try:
-            req = next(gen) if result is None else gen.send(result)
-        except StopIteration as stop:
-            return stop.value
-        rid = model.submit(scheduler, req.prompt, req.settings, cancel=cancel, resume=req.resume)
-        running[rid] = (it, gen)
-        return None
+        """Send ``result`` to the work; queue its next request, or return its record. A
+        request refused (prompt too long, context too small) is thrown into the work,
+        which records the item as failed; the evaluation goes on."""
+        step = (lambda: next(gen)) if result is None else (lambda: gen.send(result))
+        while True:
+            try:
+                req = step()
+            except StopIteration as stop:
+                return stop.value
+            try:
+                rid = model.submit(scheduler, req.prompt, req.settings, cancel=cancel, resume=req.resume)
+            except (PromptError, ContextError) as e:
+                step = lambda e=e: gen.throw(e)  # noqa: E731
+                continue
+            running[rid] = (it, gen)
+            return None
 
     def top_up() -> Iterator[tuple[object, dict]]:
         while len(scheduler.waiting) < queued and not cancel.is_set():

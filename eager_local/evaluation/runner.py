@@ -22,14 +22,16 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 from .. import budget
-from ..errors import OutputError, SettingsError
-from ..result import Fork, RunResult
+from ..errors import ContextError, OutputError, PromptError, SettingsError
+from ..final_answer import answer_part
+from ..result import Fork, RunResult, RunStats
 from ..settings import Settings
 from .answers import Checker
 from .concurrent import Request, finished
 from .datasets import Dataset, Item
 from .metrics import score_prompt
 from .prompts import PromptFormat
+from .eval_record import EvalRecord, RecordedFork, ScoredSequence
 from .records import RecordWriter, read_records, result_from_doc, run_doc
 
 METHODS = budget.EVAL_METHODS
@@ -108,12 +110,12 @@ class Runner:
         }
 
     # ------------------------------------------------------------------
-    def run(self) -> list[dict]:
+    def run(self) -> list[EvalRecord]:
         """Run (or finish) the evaluation; return the final records in item order."""
         existing = read_records(self.out) if self.resume and _nonempty(self.out) else []
         self._check_same_run(existing)
-        init = {r["id"]: r for r in existing if r["phase"] == "init"}
-        final = {r["id"]: r for r in existing if r["phase"] == "final"}
+        init = {r.id: r for r in existing if r.phase == "init"}
+        final = {r.id: r for r in existing if r.phase == "final"}
         with RecordWriter(self.out) as w:
             if self.method in ("eager-adapt", "eager-full"):
                 self._two_phase(w, init, final)
@@ -126,7 +128,7 @@ class Runner:
             self._adopt(w, init)
         self._phase(w, "init", self.data.items, init, self._one)
         outcomes = [
-            budget.Outcome(it.id, init[it.id]["n_sequences"], init[it.id]["correct"] > 0)
+            budget.Outcome(it.id, init[it.id].n_sequences, init[it.id].correct > 0)
             for it in self.data.items
         ]
         plan = budget.reallocate(self.method, outcomes, self.base.max_seqs, self.base.theta)
@@ -137,21 +139,21 @@ class Runner:
     def _adopt(self, w, init) -> None:
         """Take phase-1 records from an ``eager`` run with the same settings (same seeds,
         so the same trees EAGer-init would decode here)."""
-        donor = {r["id"]: r for r in read_records(self.init_from) if r["phase"] == "final"}
+        donor = {r.id: r for r in read_records(self.init_from) if r.phase == "final"}
         want = dict(self.fingerprint, method="eager")
         for it in self.data.items:
             r = donor.get(it.id)
             if it.id in init or r is None:
                 continue
-            theirs = r.get("run_config", {})
+            theirs = as_written_now(r.run_config)
             for k in ("method", "settings", "model_sha256", "format"):
                 if theirs.get(k) != want[k]:
                     raise OutputError(
                         f"--init-from {self.init_from}: its {k} differs from this run's; it must be "
                         "an eager run with the same model, settings and prompts"
                     )
-            rec = dict(r, phase="init", method=self.method, run_config=self.fingerprint,
-                       index=self.data.items.index(it), dataset=self._dataset_info())
+            rec = replace(r, phase="init", method=self.method, run_config=self.fingerprint,
+                          index=self.data.items.index(it), dataset=self._dataset_info())
             w.write(rec)
             init[it.id] = rec
 
@@ -168,7 +170,7 @@ class Runner:
         for it, rec in finished(self.model, todo, work, self.concurrency, self.cancel):
             if self.cancel.is_set():  # a run cut short by the interrupt is not a result
                 break
-            rec["phase"] = phase
+            rec = replace(rec, phase=phase)
             w.write(rec)
             done[it.id] = scored[it.id] = rec
             self._report(phase, scored, total)
@@ -179,9 +181,9 @@ class Runner:
         recs = list(scored.values())
         self.on_progress(Progress(
             phase, len(recs), total,
-            sum(r["pass_any"] for r in recs) / len(recs) if recs else 0.0,
-            sum(r["generated_tokens"] for r in recs),
-            sum(r["decoded_tokens"] for r in recs),
+            sum(r.pass_any for r in recs) / len(recs) if recs else 0.0,
+            sum(r.generated_tokens for r in recs),
+            sum(r.decoded_tokens for r in recs),
         ))
 
     # ------------------------------------------------------------------
@@ -190,13 +192,35 @@ class Runner:
         return (yield Request(self.fmt.render(it), settings, resume))
 
     def _one(self, it: Item):
+        """The work of phase 1 (or of a one-phase method): yields a Request, returns the EvalRecord."""
         s = self.base.with_(seed=derive_seed(self.base.seed, it.id))
-        r = yield from self._generate(it, s)
+        try:
+            r = yield from self._generate(it, s)
+        except (PromptError, ContextError) as e:  # this item cannot run; the others can
+            return self._failed(it, s, e.one_line())
         return self._record(it, r, ["init"] * len(r.sequences), s, None)
 
-    def _extra(self, it: Item, init_rec: dict, plan: budget.Plan):
-        prev = result_from_doc(init_rec["run"])
-        origins = list(init_rec["origins"])
+    def _failed(self, it: Item, s: Settings, why: str) -> EvalRecord:
+        """The record of an item that could not be decoded: zeros and the reason."""
+        m = self.model.info
+        return EvalRecord(
+            id=it.id, index=self.data.items.index(it), method=self.method, question=it.question,
+            reference=it.answer if self.data.kind != "code" else None, sequences=(), origins=(),
+            branches=(), n_sequences=0, correct=0, pass_any=False, cons=False, pass_rate=0.0,
+            generated_tokens=0, decoded_tokens=0, prompt_tokens=0, wall_s=0.0, check_s=0.0,
+            settings=s.to_dict(), extra_settings=None,
+            model=None if m is None else {"alias": m.alias, "path": m.path, "sha256": m.sha256},
+            dataset=self._dataset_info(), run_config=self.fingerprint, run=None, error=why,
+        )
+
+    def _extra(self, it: Item, init_rec: EvalRecord, plan: budget.Plan):
+        """The work of phase 2: yields the Requests it needs, returns the EvalRecord."""
+        init_fig = {k: getattr(init_rec, k) for k in (
+            "n_sequences", "correct", "pass_any", "cons", "generated_tokens", "decoded_tokens", "wall_s")}
+        if init_rec.error is not None:  # failed in phase 1: nothing to add to
+            return replace(init_rec, extra=None, plan=plan.to_dict(), init=init_fig)
+        prev = result_from_doc(init_rec.run)
+        origins = list(init_rec.origins)
         extra = plan.for_id(it.id)
         s2 = None
         if extra is not None and extra.action == "continue":
@@ -213,66 +237,69 @@ class Runner:
         else:
             r = prev
         rec = self._record(it, r, origins, prev.settings, s2)
-        rec["extra"] = None if extra is None else {
+        return replace(rec, extra=None if extra is None else {
             "action": extra.action, "cap": extra.cap, "max_seqs": extra.max_seqs, "theta": extra.theta,
-        }
-        rec["plan"] = plan.to_dict()
-        rec["init"] = {k: init_rec[k] for k in (
-            "n_sequences", "correct", "pass_any", "cons", "generated_tokens", "decoded_tokens", "wall_s")}
-        return rec
+        }, plan=plan.to_dict(), init=init_fig)
 
-    def _record(self, it: Item, r: RunResult, origins, s: Settings, s2: Settings | None) -> dict:
+    def _record(self, it: Item, r: RunResult, origins, s: Settings, s2: Settings | None) -> EvalRecord:
         t0 = time.perf_counter()
-        verdicts = [self.checker.check(it, seq.text) for seq in r.sequences]
+        think = r.model.think if r.model else None  # a reasoning model's answer follows its thoughts
+        verdicts = [self.checker.check(it, answer_part(seq.text, think) or "") for seq in r.sequences]
         check_s = time.perf_counter() - t0
         score = score_prompt([v.answer for v in verdicts], [v.correct for v in verdicts])
         m = r.model
-        return {
-            "id": it.id,
-            "index": self.data.items.index(it),
-            "method": self.method,
-            "question": it.question,
-            "reference": it.answer if self.data.kind != "code" else None,
-            "sequences": [
-                {
-                    "id": q.id, "parent": q.parent, "fork_pos": q.fork_pos, "origin": o,
-                    "text": q.text, "answer": v.answer, "correct": v.correct, "check": v.detail,
-                    "finish_reason": q.finish_reason, "n_tokens": len(q.tokens), "n_own": q.n_own,
-                }
+        return EvalRecord(
+            id=it.id,
+            index=self.data.items.index(it),
+            method=self.method,
+            question=it.question,
+            reference=it.answer if self.data.kind != "code" else None,
+            sequences=tuple(
+                ScoredSequence(q.id, q.parent, q.fork_pos, o, q.text, v.answer, v.correct, v.detail,
+                               q.finish_reason, len(q.tokens), q.n_own)
                 for q, v, o in zip(r.sequences, verdicts, origins)
-            ],
-            "origins": origins,
-            "branches": [
-                {"parent": b.parent, "child": b.child, "pos": b.pos, "entropy": round(b.entropy, 4)}
-                for b in r.forks
-            ],
-            "n_sequences": score.n,
-            "correct": score.correct,
-            "pass_any": score.pass_any,
-            "cons": score.cons,
-            "pass_rate": score.pass_rate,
-            "generated_tokens": r.stats.generated_tokens,
-            "decoded_tokens": r.stats.decoded_tokens,
-            "prompt_tokens": r.stats.prompt_tokens,
-            "wall_s": round(r.stats.wall_s, 4),
-            "check_s": round(check_s, 4),
-            "settings": s.to_dict(),
-            "extra_settings": None if s2 is None else s2.to_dict(),
-            "model": None if m is None else {"alias": m.alias, "path": m.path, "sha256": m.sha256},
-            "dataset": self._dataset_info(),
-            "run_config": self.fingerprint,
-            "run": run_doc(r),
-        }
+            ),
+            origins=tuple(origins),
+            branches=tuple(RecordedFork(b.parent, b.child, b.pos, round(b.entropy, 4)) for b in r.forks),
+            n_sequences=score.n,
+            correct=score.correct,
+            pass_any=score.pass_any,
+            cons=score.cons,
+            pass_rate=score.pass_rate,
+            generated_tokens=r.stats.generated_tokens,
+            decoded_tokens=r.stats.decoded_tokens,
+            prompt_tokens=r.stats.prompt_tokens,
+            wall_s=round(r.stats.wall_s, 4),
+            check_s=round(check_s, 4),
+            settings=s.to_dict(),
+            extra_settings=None if s2 is None else s2.to_dict(),
+            model=None if m is None else {"alias": m.alias, "path": m.path, "sha256": m.sha256},
+            dataset=self._dataset_info(),
+            run_config=self.fingerprint,
+            run=run_doc(r),
+        )
 
-    def _check_same_run(self, existing: list[dict]) -> None:
+    def _check_same_run(self, existing: list[EvalRecord]) -> None:
         for r in existing:
-            theirs = r.get("run_config", {})
+            theirs = as_written_now(r.run_config)
             for k, v in self.fingerprint.items():
                 if theirs.get(k) != v:
                     raise OutputError(
-                        f"{self.out} holds a run with a different {k} (prompt {r['id']!r}): "
+                        f"{self.out} holds a run with a different {k} (prompt {r.id!r}): "
                         "resume with the same options, or choose another --out"
                     )
+
+
+def as_written_now(run_config: dict) -> dict:
+    """A record's ``run_config`` with the settings keys an older eager-local did not write
+    yet filled in, so that its file still resumes: each takes its default, and a missing
+    ``branch_region`` is ``all`` (older versions forked anywhere; "auto" is resolved per
+    model before it is recorded)."""
+    recorded = run_config.get("settings")
+    if not isinstance(recorded, dict):
+        return run_config
+    filled = {**Settings().to_dict(), "branch_region": "all", **recorded}
+    return {**run_config, "settings": filled}
 
 
 def append_runs(first: RunResult, more: RunResult) -> RunResult:

@@ -12,7 +12,8 @@ from eager_local.cli import main
 KEYS = (
     "overhead_share_m32", "speedup_eager_vs_parallel_wall", "speedup_parallel_vs_highlevel",
     "speedup_eager_vs_highlevel", "token_ratio_eager_vs_parallel", "passk_parallel",
-    "passk_eager", "peak_kv_cells_m32", "speedup_eval_concurrency_eager",
+    "passk_eager", "peak_kv_cells_m32", "overhead_share_m32_tau12", "speedup_backend_sampling_m32",
+    "overhead_share_m32_host", "overhead_share_m32_tau12_host", "speedup_eval_concurrency_eager",
     "speedup_eval_concurrency_parallel",
 )
 
@@ -34,7 +35,7 @@ def test_quick_bench_writes_every_figure(tiny_gguf, data, tmp_path, capsys):
                "--target-seqs", "2", "--threads", "2"])
     assert rc == 0
     table = capsys.readouterr().out
-    for section in ("1-2", "3 ", "4 ", "5 ", "6 "):
+    for section in ("1-2", "S ", "3 ", "4 ", "5 ", "6 "):
         assert f"\n{section}" in table
     doc = json.loads(out.read_text())
     for k in KEYS:
@@ -60,6 +61,14 @@ def test_quick_bench_writes_every_figure(tiny_gguf, data, tmp_path, capsys):
         assert m["max_seqs"] == M and m["speedup"] > 0
         assert m["one"]["generated_tokens"] > 0 and m["auto"]["generated_tokens"] > 0
         assert 0 <= m["differing_prompts"] <= 5
+    # section S: the old path (full logits) and the new (backend top-N) at τ 0.6 and 1.2
+    paths = {(r["path"], r["tau"]): r for r in d["sampling"]}
+    assert set(paths) == {(p, t) for p in ("host", "backend") for t in (0.6, 1.2)}
+    assert all(r["M"] == 4 and r["steps_measured"] > 0 for r in paths.values())
+    assert paths[("host", 0.6)]["inexact_rows"] is None and paths[("host", 0.6)]["top_n"] == 0
+    assert 0 <= paths[("backend", 1.2)]["inexact_rows"] <= 1 and paths[("backend", 1.2)]["top_n"] > 0
+    assert doc["overhead_share_m32"] == paths[("backend", 0.6)]["overhead_share"]
+    assert "\nS " in table
 
 
 def test_bench_without_the_dataset_skips_section_4(tiny_gguf, tmp_path, capsys):

@@ -38,8 +38,10 @@ def test_missing_field(tmp_path, capsys):
 
 
 def test_unknown_method(tmp_path, capsys, data):
-    err = one_line_error(capsys, ["eval", str(data), "--method", "beam", "--out", str(tmp_path / "o.jsonl")],
-                         "unknown method 'beam'")
+    with pytest.raises(SystemExit) as e:  # --method has choices: argparse refuses it
+        main(["eval", str(data), "--method", "beam", "--out", str(tmp_path / "o.jsonl")])
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and "\n" not in err and "invalid choice: 'beam'" in err
     assert "eager-adapt" in err
 
 
@@ -80,7 +82,9 @@ def test_report_errors(tmp_path, capsys):
     junk.write_text(json.dumps({"x": 1}) + "\n")
     one_line_error(capsys, ["report", str(junk)], "not a record")
     empty = tmp_path / "init-only.jsonl"
-    empty.write_text(json.dumps({"id": "a", "phase": "init"}) + "\n")
+    runner(empty, "eager-full").run()
+    empty.write_text("".join(ln + "\n" for ln in empty.read_text().splitlines()
+                             if json.loads(ln)["phase"] == "init"))
     one_line_error(capsys, ["report", str(empty)], "no finished prompts")
 
 

@@ -47,11 +47,16 @@ def runner(out, method, settings=SETTINGS, **kw):
     return Runner(model, DATA, PromptFormat("chat"), Checker("numeric"), method, settings, str(out), **kw)
 
 
+def dicts(records):
+    """EvalRecords as the JSON objects the run file holds."""
+    return [r.to_json() for r in records]
+
+
 def strip_times(recs):
     """Records without the fields that measure time (they differ run to run)."""
     out = []
     for r in recs:
-        r = json.loads(json.dumps(r))
+        r = json.loads(json.dumps(r if isinstance(r, dict) else r.to_json()))
         for k in ("wall_s", "check_s"):
             r.pop(k, None)
         r.get("init", {}).pop("wall_s", None)
@@ -63,7 +68,7 @@ def strip_times(recs):
 
 def test_one_record_per_prompt(tmp_path):
     out = tmp_path / "p.jsonl"
-    recs = runner(out, "parallel").run()
+    recs = dicts(runner(out, "parallel").run())
     lines = out.read_text().splitlines()
     assert len(lines) == 6 and [json.loads(l)["id"] for l in lines] == [f"q{i}" for i in range(6)]
     for r in recs:
@@ -77,7 +82,7 @@ def test_one_record_per_prompt(tmp_path):
 
 
 def test_eager_records_the_tree(tmp_path):
-    recs = runner(tmp_path / "e.jsonl", "eager").run()
+    recs = dicts(runner(tmp_path / "e.jsonl", "eager").run())
     assert {r["n_sequences"] for r in recs} - {1, 2, 3, 4} == set()
     for r in recs:
         assert len(r["branches"]) == r["n_sequences"] - 1
@@ -88,8 +93,8 @@ def test_eager_records_the_tree(tmp_path):
 def test_adapt_continues_saturating_trees(tmp_path):
     out = tmp_path / "a.jsonl"
     r = runner(out, "eager-adapt")
-    recs = r.run()
-    init = {x["id"]: x for x in read_records(out) if x["phase"] == "init"}
+    recs = dicts(r.run())
+    init = {x["id"]: x for x in dicts(read_records(out)) if x["phase"] == "init"}
     assert len(init) == 6 and r.plan.surplus == 24 - sum(x["n_sequences"] for x in init.values())
     continued = [x for x in recs if x["extra"]]
     assert continued and all(init[x["id"]]["n_sequences"] == 4 for x in continued)
@@ -109,8 +114,8 @@ def test_adapt_continues_saturating_trees(tmp_path):
 
 def test_full_reruns_prompts_below_the_cap(tmp_path):
     out = tmp_path / "f.jsonl"
-    recs = runner(out, "eager-full").run()
-    init = {x["id"]: x for x in read_records(out) if x["phase"] == "init"}
+    recs = dicts(runner(out, "eager-full").run())
+    init = {x["id"]: x for x in dicts(read_records(out)) if x["phase"] == "init"}
     reruns = [x for x in recs if x["extra"] and x["extra"]["action"] == "rerun"]
     assert reruns
     for x in reruns:
@@ -129,7 +134,7 @@ def test_full_reruns_prompts_below_the_cap(tmp_path):
 
 @pytest.mark.parametrize("method, stop_at", [("parallel", 12), ("eager-adapt", 30), ("eager-adapt", 60), ("eager-full", 60)])
 def test_interrupt_then_resume_equals_an_uninterrupted_run(tmp_path, method, stop_at):
-    whole = runner(tmp_path / "whole.jsonl", method).run()
+    whole = dicts(runner(tmp_path / "whole.jsonl", method).run())
     out = tmp_path / "cut.jsonl"
     cancel = threading.Event()
     with pytest.raises(Interrupted):
@@ -137,7 +142,7 @@ def test_interrupt_then_resume_equals_an_uninterrupted_run(tmp_path, method, sto
     partial = out.read_text()
     assert partial.endswith("\n") or partial == ""
     n_before = len(partial.splitlines())
-    resumed = runner(out, method, resume=True).run()
+    resumed = dicts(runner(out, method, resume=True).run())
     assert strip_times(resumed) == strip_times(whole)
     lines = [json.loads(l) for l in out.read_text().splitlines()]
     keys = [(r["phase"], r["id"]) for r in lines]
@@ -160,28 +165,65 @@ def test_resume_refuses_other_settings_and_existing_output_needs_resume(tmp_path
         check_output(tmp_path, resume=False)
 
 
+def before_branch_regions(r: dict) -> dict:
+    """A record as eager-local wrote it before the branch_region setting existed."""
+    r = json.loads(json.dumps(r))
+    for d in (r["run_config"]["settings"], r["settings"], r["extra_settings"] or {},
+              (r["run"] or {}).get("params", {})):
+        d.pop("branch_region", None)
+    return r
+
+
+def as_before_branch_regions(path):
+    lines = [json.dumps(before_branch_regions(json.loads(line))) + "\n" for line in path.read_text().splitlines()]
+    path.write_text("".join(lines))
+
+
+def test_files_written_before_branch_regions_still_resume(tmp_path):
+    whole = dicts(runner(tmp_path / "whole.jsonl", "eager-adapt").run())
+    out = tmp_path / "old.jsonl"
+    cancel = threading.Event()
+    with pytest.raises(Interrupted):
+        runner(out, "eager-adapt", cancel=cancel, model=make_model(30, cancel)).run()
+    as_before_branch_regions(out)
+    assert "branch_region" not in out.read_text()
+    resumed = dicts(runner(out, "eager-adapt", resume=True).run())
+    old = [before_branch_regions(r) for r in whole]  # kept records stay as they were written
+    assert strip_times([before_branch_regions(r) for r in resumed]) == strip_times(old)
+    assert any("branch_region" in r["settings"] for r in resumed)  # new ones say where forks may be
+    # an old eager run is adopted by --init-from as well; a missing key is no wildcard
+    runner(tmp_path / "eager.jsonl", "eager").run()
+    as_before_branch_regions(tmp_path / "eager.jsonl")
+    got = dicts(runner(tmp_path / "reused.jsonl", "eager-adapt", init_from=str(tmp_path / "eager.jsonl")).run())
+    assert strip_times([before_branch_regions(r) for r in got]) == strip_times(old)
+    with pytest.raises(OutputError, match="different settings"):
+        runner(out, "eager-adapt", settings=SETTINGS.with_(branch_region="answer"), resume=True,
+               model=Model(ModelSpec(alias="fake", think=("<think>", "</think>")), make_model().engine,
+                           ModelInfo("fake", "/fake.gguf", "0" * 64))).run()
+
+
 def test_a_torn_last_line_is_ignored_and_cut(tmp_path):
     out = tmp_path / "p.jsonl"
     runner(out, "parallel").run()
     full = out.read_text().splitlines()
     out.write_text("\n".join(full[:2]) + "\n" + full[2][: len(full[2]) // 2])
-    assert [r["id"] for r in read_records(out)] == ["q0", "q1"]
+    assert [r["id"] for r in dicts(read_records(out))] == ["q0", "q1"]
     with RecordWriter(out) as w:
-        w.write({"id": "x", "phase": "final"})
-    assert [r["id"] for r in read_records(out)] == ["q0", "q1", "x"]
+        w.write(dict(json.loads(full[2]), id="x"))
+    assert [r["id"] for r in dicts(read_records(out))] == ["q0", "q1", "x"]
     out.write_text(full[0] + "\nnot json\n" + full[1] + "\n")
     with pytest.raises(OutputError, match="line 2"):
-        read_records(out)
+        dicts(read_records(out))
 
 
 @pytest.mark.parametrize("method", ["eager-adapt", "eager-full"])
 def test_init_from_an_eager_run_gives_the_same_records(tmp_path, method):
-    whole = runner(tmp_path / "whole.jsonl", method).run()
+    whole = dicts(runner(tmp_path / "whole.jsonl", method).run())
     runner(tmp_path / "eager.jsonl", "eager").run()
     reused = tmp_path / "reused.jsonl"
-    got = runner(reused, method, init_from=str(tmp_path / "eager.jsonl")).run()
+    got = dicts(runner(reused, method, init_from=str(tmp_path / "eager.jsonl")).run())
     assert strip_times(got) == strip_times(whole)
-    assert strip_times(read_records(reused)) == strip_times(read_records(tmp_path / "whole.jsonl"))
+    assert strip_times(dicts(read_records(reused))) == strip_times(dicts(read_records(tmp_path / "whole.jsonl")))
     with pytest.raises(OutputError, match="--init-from"):
         runner(tmp_path / "other.jsonl", method, settings=SETTINGS.with_(theta=1.0),
                init_from=str(tmp_path / "eager.jsonl")).run()
@@ -230,5 +272,5 @@ def test_concurrent_interrupts_then_resume_lose_and_repeat_nothing(tmp_path, met
 def test_concurrency_one_writes_records_in_dataset_order(tmp_path, method):
     out = tmp_path / "one.jsonl"
     runner(out, method, concurrency=1).run()
-    keys = [(r["phase"], r["id"]) for r in read_records(out)]
+    keys = [(r.phase, r.id) for r in read_records(out)]
     assert keys == [(ph, it.id) for ph in ("init", "final") for it in DATA.items]
