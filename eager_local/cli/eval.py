@@ -6,8 +6,8 @@ import sys
 
 from ..budget import EVAL_METHODS
 from .cluster import add_ray_args, check_ray_args, open_workers, report_faults
-from .common import (add_model_args, add_settings_args, check_model_args, load_model_from_args,
-                     settings_from_args)
+from .common import (add_concurrency_arg, add_model_args, add_settings_args, check_model_args,
+                     load_model_from_args, settings_from_args)
 
 
 def register(sub) -> None:
@@ -22,6 +22,7 @@ def register(sub) -> None:
     p.add_argument("--limit", type=int, metavar="N", help="only the first N items")
     p.add_argument("--init-from", metavar="RUN.jsonl",
                    help="eager-adapt/-full: take EAGer-init from this eager run (same settings) instead of decoding it again")
+    add_concurrency_arg(p)
     add_data_args(p)
     g = p.add_argument_group("answer checking")
     g.add_argument("--code-timeout", type=float, default=10.0, metavar="S", help="seconds per HumanEval test run (default 10)")
@@ -140,7 +141,7 @@ def _run(args, model, job, out, stop):
         with _ProgressBar(ds.name, method) as bar:
             runner = Runner(model or workers, ds, fmt, checker, method, base, str(out), resume=args.resume,
                             init_from=args.init_from, cancel=stop.event, on_progress=bar.update,
-                            workers=workers)
+                            concurrency=args.concurrency, workers=workers)
             return runner.run()
     finally:
         if workers is not None:

@@ -1,17 +1,18 @@
-"""``eager run``: one prompt, streamed as a growing sequence tree, or one JSON document."""
+"""``eager run``: one prompt, streamed as a growing sequence tree, or one JSON document;
+``--prompts-file``: many prompts decoded together, one JSON document per line, in input order."""
 
 from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 from ..errors import PromptError
 from ..user_files import expand_path, read_user_file
+from .common import (add_concurrency_arg, add_model_args, add_settings_args, load_model_from_args,
+                     settings_from_args)
 
 #: A prompt is refused above this many bytes (far beyond any context) before it is read whole.
 MAX_PROMPT_BYTES = 16 << 20
-from .common import add_model_args, add_settings_args, load_model_from_args, settings_from_args
 
 
 def register(sub) -> None:
@@ -22,6 +23,10 @@ def register(sub) -> None:
     p.add_argument("--prompt-file", "-f", "--file", dest="prompt_file", metavar="PATH", help="read the prompt from a UTF-8 file")
     p.add_argument("--json", action="store_true", help="print one JSON document instead of the live view")
     p.add_argument("--full", action="store_true", help="every sequence in full, each token coloured by its entropy")
+    p.add_argument("--prompts-file", metavar="PATH",
+                   help="many prompts (one per line, or JSONL with a prompt field), decoded together; "
+                        "prints one --json document per prompt as JSONL, in input order")
+    add_concurrency_arg(p)
     add_model_args(p)
     add_settings_args(p)
     p.set_defaults(func=main)
@@ -63,6 +68,8 @@ def read_prompt(args) -> str:
 
 
 def main(args) -> int:
+    if args.prompts_file:
+        return run_many(args)
     prompt = read_prompt(args)
     settings = settings_from_args(args)
     model = load_model_from_args(args)
@@ -75,6 +82,33 @@ def main(args) -> int:
             from .live import stream_to_terminal
 
             stream_to_terminal(model.stream(prompt, settings), model.info, full=args.full)
+    finally:
+        model.close()
+    return 0
+
+
+def run_many(args) -> int:
+    """Decode every prompt of --prompts-file together; print each document once it and
+    every earlier one are done."""
+    from ..events import RunFinished
+    from ..user_files import read_prompts
+
+    if args.prompt is not None or args.prompt_option is not None or args.prompt_file:
+        raise PromptError("give --prompts-file alone, without a prompt, --prompt or --prompt-file")
+    prompts = read_prompts(args.prompts_file)
+    settings = settings_from_args(args)
+    model = load_model_from_args(args)
+    done: dict[int, dict] = {}
+    printed = 0
+    try:
+        for i, ev in model.stream_many(prompts, settings, concurrency=args.concurrency):
+            if isinstance(ev, RunFinished):
+                done[i] = ev.result.to_json()
+            while printed in done:
+                json.dump(done.pop(printed), sys.stdout, ensure_ascii=False)
+                sys.stdout.write("\n")
+                sys.stdout.flush()
+                printed += 1
     finally:
         model.close()
     return 0

@@ -105,6 +105,8 @@ class LlamaEngine:
         ctx = self.native.context
         self.n_vocab, self.n_ctx = ctx.n_vocab, ctx.n_ctx
         self.n_batch, self.n_seq_max = ctx.n_batch, ctx.n_seq_max
+        self.add_bos = self.native.model.add_bos()
+        """The tokenizer adds BOS itself (a chat template's own BOS is then dropped)."""
         self._pieces: dict[int, bytes] = {}
         self._eog: dict[int, bool] = {}
         self._held = np.zeros(self.n_seq_max, dtype=np.int64)  # next position per seq id
@@ -171,6 +173,18 @@ class LlamaEngine:
         if out is None:
             raise ModelError(f"{self.path.name} has no chat template; set prompt_format = \"raw\" for it")
         return out
+
+    def token_text(self, token: int) -> str:
+        """The token's vocabulary entry, special tokens included (what templates write)."""
+        return self.native.model.token_text(token)
+
+    def meta(self, key: str) -> str | None:
+        """A GGUF metadata value as text (None when absent)."""
+        return self.native.model.meta(key)
+
+    def chat_template(self) -> str | None:
+        """The file's Jinja chat template (None without one)."""
+        return self.native.model.chat_template()
 
     def prompt_tokens(self, prompt: str) -> list[int]:
         if self.prompt_format == "chat":

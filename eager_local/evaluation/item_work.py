@@ -13,12 +13,12 @@ import time
 from dataclasses import dataclass, replace
 
 from .. import budget
-from ..controller import collect
 from ..errors import ContextError, PromptError
 from ..final_answer import answer_part
 from ..result import Fork, RunResult
 from ..settings import Settings
 from .answers import Checker
+from .concurrent import Request, finished
 from .datasets import Dataset, Item
 from .eval_record import EvalRecord, RecordedFork, ScoredSequence
 from .metrics import score_prompt
@@ -70,8 +70,10 @@ class ItemWork:
         self.spec, self.model = spec, model
         self.cancel = cancel or threading.Event()
 
-    def do(self, task: Task, plan: budget.Plan | None = None) -> EvalRecord:
-        """Phase one (``plan`` None): the base method. Phase two: the plan's extra budget."""
+    def do(self, task: Task, plan: budget.Plan | None = None):
+        """The task's work (see ``concurrent.finished``): yields the Requests it needs and
+        returns the EvalRecord. Phase one (``plan`` None): the base method. Phase two:
+        the plan's extra budget."""
         it = self.spec.dataset.items[task.index]
         if plan is None:
             return self.first(it)
@@ -80,15 +82,20 @@ class ItemWork:
     def dataset_info(self) -> dict:
         return dataset_info(self.spec.dataset)
 
-    def _generate(self, it: Item, settings: Settings, resume: RunResult | None = None) -> RunResult:
-        prompt = self.spec.fmt.render(it)
-        return collect(self.model.stream(prompt, settings, cancel=self.cancel, resume=resume))
+    def _generate(self, it: Item, settings: Settings, resume: RunResult | None = None):
+        """Decode the item's prompt (through ``concurrent.finished``); returns the result."""
+        return (yield Request(self.spec.fmt.render(it), settings, resume))
 
-    def first(self, it: Item) -> EvalRecord:
+    def one(self, task: Task, plan: budget.Plan | None = None) -> EvalRecord:
+        """The task's record, its prompt decoded alone."""
+        for _, rec in finished(self.model, [task], lambda t: self.do(t, plan), 1, self.cancel):
+            return rec
+
+    def first(self, it: Item):
         base = self.spec.base
         s = base.with_(seed=derive_seed(base.seed, it.id))
         try:
-            r = self._generate(it, s)
+            r = yield from self._generate(it, s)
         except (PromptError, ContextError) as e:  # this item cannot run; the others can
             return self.failed(it, s, e.one_line())
         return self.record(it, r, ["init"] * len(r.sequences), s, None)
@@ -106,7 +113,7 @@ class ItemWork:
             dataset=self.dataset_info(), run_config=self.spec.fingerprint, run=None, error=why,
         )
 
-    def extra(self, it: Item, init_rec: EvalRecord, plan: budget.Plan) -> EvalRecord:
+    def extra(self, it: Item, init_rec: EvalRecord, plan: budget.Plan):
         init_fig = {k: getattr(init_rec, k) for k in (
             "n_sequences", "correct", "pass_any", "cons", "generated_tokens", "decoded_tokens", "wall_s")}
         if init_rec.error is not None:  # failed in phase 1: nothing to add to
@@ -118,12 +125,12 @@ class ItemWork:
         if extra is not None and extra.action == "continue":
             s2 = base.with_(max_seqs=extra.max_seqs, theta=extra.theta,
                             seed=derive_seed(base.seed, it.id, "continue"))
-            r = self._generate(it, s2, resume=prev)
+            r = yield from self._generate(it, s2, resume=prev)
             origins += ["continue"] * (len(r.sequences) - len(prev.sequences))
         elif extra is not None:
             s2 = base.with_(max_seqs=extra.max_seqs, theta=extra.theta,
                             seed=derive_seed(base.seed, it.id, "rerun"))
-            more = self._generate(it, s2)
+            more = yield from self._generate(it, s2)
             r = append_runs(prev, more)
             origins += ["rerun"] * len(more.sequences)
         else:
@@ -192,10 +199,11 @@ def append_runs(first: RunResult, more: RunResult) -> RunResult:
 
 
 class LocalWorkers:
-    """The one-process "pool": items in order, on this process's model."""
+    """The one-process "pool": the items on this process's model, ``concurrency`` prompts
+    decoding together (the scheduler), records as each finishes."""
 
-    def __init__(self, model) -> None:
-        self.model = model
+    def __init__(self, model, concurrency: int | str = 1) -> None:
+        self.model, self.concurrency = model, concurrency
         self.work: ItemWork | None = None
         self.retried = 0
         """Prompts run again after a worker died (never, here)."""
@@ -204,11 +212,9 @@ class LocalWorkers:
         self.work = ItemWork(spec, self.model, cancel)
 
     def records(self, tasks: list[Task], plan: budget.Plan | None, cancel: threading.Event):
-        """Yield each task's record; stop (without the unfinished one) once ``cancel`` is set."""
-        for task in tasks:
-            if cancel.is_set():
-                return
-            rec = self.work.do(task, plan)
-            if cancel.is_set():  # cut short: not a whole record
+        """Yield each task's record; stop (without the unfinished ones) once ``cancel`` is set."""
+        work = lambda t: self.work.do(t, plan)  # noqa: E731
+        for _, rec in finished(self.model, tasks, work, self.concurrency, cancel):
+            if cancel.is_set():  # a run cut short by the interrupt is not a result
                 return
             yield rec

@@ -59,7 +59,7 @@ class EvalWorker:
         self.work = ItemWork(spec, self.model)
 
     def do(self, task: Task, plan):
-        return self.work.do(task, plan)
+        return self.work.one(task, plan)
 
 
 def connect(address: str) -> bool:

@@ -76,6 +76,7 @@ class Runner:
         init_from: str | None = None,
         cancel: threading.Event | None = None,
         on_progress: Callable[[Progress], None] | None = None,
+        concurrency: int | str = 1,
         workers=None,
     ) -> None:
         self.model, self.data, self.fmt, self.checker = model, dataset, fmt, checker
@@ -84,6 +85,8 @@ class Runner:
         self.base = model.settings(settings.with_(method=phase1).with_stops(fmt.stop))
         self.out, self.resume, self.init_from = out, resume, init_from
         self.cancel = cancel or threading.Event()
+        self.concurrency = concurrency
+        """Prompts decoding together (``auto``, or an integer; 1: one at a time)."""
         self.on_progress = on_progress or (lambda p: None)
         self.plan: budget.Plan | None = None
         """The reallocation of a two-phase run, once phase 1 is done."""
@@ -97,7 +100,7 @@ class Runner:
             "format": fmt.describe(),
         }
         self.spec = WorkSpec(dataset, fmt, checker, self.method, self.base, self.fingerprint)
-        self.workers = LocalWorkers(model) if workers is None else workers
+        self.workers = LocalWorkers(model, concurrency) if workers is None else workers
         """Where items run: this process (``LocalWorkers``) or a pool such as Ray's."""
         self.workers.start(self.spec, self.cancel)
 

@@ -22,7 +22,7 @@ ray = pytest.importorskip("ray")
 # driver started below read it then), the constant by this process's ray.init.
 LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 
-RUN = ["--n-ctx", "4096", "--shots", "1", "--theta", "2.0", "-M", "4"]
+RUN = ["--n-ctx", "4096", "--shots", "1", "--theta", "2.0", "-M", "4", "--concurrency", "1"]
 
 
 @pytest.fixture(scope="module")
