@@ -54,8 +54,10 @@ def open_workers(args, cancel):
         options["n_gpu_layers"] = -1 if gpus > 0 else 0
     if show_notes(args):
         print(f"note: starting Ray workers at {args.ray} ...", file=sys.stderr)
+    # --concurrency N: each worker is handed N prompts at a time and decodes them together
+    per_worker = args.concurrency if isinstance(getattr(args, "concurrency", 1), int) else 1
     pool = RayWorkers.open(args.ray, worker_path(args.model), options, workers=args.workers,
-                           cpus=cpus, gpus=gpus, cancel=cancel)
+                           cpus=cpus, gpus=gpus, per_worker=per_worker, cancel=cancel)
     if show_notes(args):
         print(f"note: {len(pool.actors)} Ray workers on {', '.join(pool.nodes)} loaded {pool.info.path}",
               file=sys.stderr)

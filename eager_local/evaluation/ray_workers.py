@@ -1,15 +1,16 @@
 """Evaluation on a Ray cluster: a pool of actors, each loading the model once.
 
 The driver (``eager eval --ray``) keeps the run file: the runner writes each record
-as it arrives, exactly as in a local run. Each actor runs one item at a time and is
-handed the next one as soon as it returns a record, so a fast worker takes more.
+as it arrives, exactly as in a local run. Each actor is handed ``per_worker`` items
+at a time (decoded together by its scheduler; 1 by default) and the next ones as
+soon as it returns their records, so a fast worker takes more.
 
 The model file: every worker opens the same alias or path on its own node (a
 shared filesystem, or a copy at the same path everywhere); the workers must agree
 on the file's SHA-256. A worker that cannot open it stops the run with one line.
 
-Faults: a worker that dies (process killed, node lost) has its unfinished item
-handed to another worker, and ``retried`` counts it; records are only taken from
+Faults: a worker that dies (process killed, node lost) has its unfinished items
+handed to the others, and ``retried`` counts them; records are only taken from
 tasks that returned, so no prompt is lost or written twice. When the cancel event
 is set (Ctrl-C), every worker is killed and the records already written stay.
 
@@ -23,6 +24,7 @@ import threading
 from collections import deque
 
 from ..errors import EagerError, ModelError, RayError, SettingsError
+from .concurrent import finished
 from .item_work import ItemWork, Task, WorkSpec
 
 WAIT_S = 0.25
@@ -58,8 +60,12 @@ class EvalWorker:
     def start(self, spec: WorkSpec) -> None:
         self.work = ItemWork(spec, self.model)
 
-    def do(self, task: Task, plan):
-        return self.work.one(task, plan)
+    def do(self, tasks: list[Task], plan, concurrency: int) -> list:
+        """The records of ``tasks``, ``concurrency`` prompts decoding together (the scheduler)."""
+        if concurrency == 1 and len(tasks) == 1:
+            return [self.work.one(tasks[0], plan)]
+        work = lambda t: self.work.do(t, plan)  # noqa: E731
+        return [rec for _, rec in finished(self.model, tasks, work, concurrency, self.work.cancel)]
 
 
 def connect(address: str) -> bool:
@@ -128,10 +134,13 @@ class RayWorkers:
         self.notes: list[str] = []
         """One line per worker lost, for the face to show."""
         self._plan_ref = None
+        self.per_worker = 1
+        """Prompts handed to a worker at once and decoded together by its scheduler."""
 
     @classmethod
     def open(cls, address: str, model: str | None, options: dict, *, workers: int | None = None,
-             cpus: int = 1, gpus: float = 0.0, cancel: threading.Event | None = None) -> "RayWorkers":
+             cpus: int = 1, gpus: float = 0.0, per_worker: int = 1,
+             cancel: threading.Event | None = None) -> "RayWorkers":
         """Join the cluster, start the actors and load the model on each."""
         import ray
 
@@ -149,7 +158,9 @@ class RayWorkers:
             if joined:
                 ray.shutdown()
             raise
-        return cls(actors, loaded, joined)
+        pool = cls(actors, loaded, joined)
+        pool.per_worker = per_worker
+        return pool
 
     def settings(self, s):
         """The model's settings for ``s`` (its stops, its branch region), from a live worker."""
@@ -195,10 +206,10 @@ class RayWorkers:
                 if cancel.is_set():
                     return
                 for ref in ready:
-                    rec = self._collect(ref, running, queue, idle)
-                    if rec is not None:
-                        self._hand_out(queue, running, idle)  # the next item before this one is written
-                        yield rec
+                    recs = self._collect(ref, running, queue, idle)
+                    if recs is not None:
+                        self._hand_out(queue, running, idle)  # the next items before these are written
+                        yield from recs
             done = True
         finally:
             if not done:
@@ -207,41 +218,41 @@ class RayWorkers:
     def _hand_out(self, queue: deque, running: dict, idle: deque) -> None:
         while queue and idle:
             actor = idle.popleft()
-            task = queue.popleft()
-            running[actor.do.remote(task, self._plan_ref)] = (actor, task)
+            chunk = [queue.popleft() for _ in range(min(self.per_worker, len(queue)))]
+            running[actor.do.remote(chunk, self._plan_ref, self.per_worker)] = (actor, chunk)
         if queue and not running:
             raise self._all_died()
 
     def _collect(self, ref, running: dict, queue: deque, idle: deque):
-        """The record of a finished task, or None when its worker died (the task goes back)."""
+        """The records of a finished call, or None when its worker died (its tasks go back)."""
         import ray
 
-        actor, task = running.pop(ref)
+        actor, chunk = running.pop(ref)
         try:
-            rec = ray.get(ref)
+            recs = ray.get(ref)
         except (ray.exceptions.RayActorError, ray.exceptions.ObjectLostError) as e:
             # the worker died, or its node did after the record was made but before it came here
-            self._lose(actor, task, queue, e)
+            self._lose(actor, chunk, queue, e)
             return None
         except ray.exceptions.RayTaskError as e:
             if isinstance(e.cause, EagerError):
                 raise e.cause from None
             raise
         idle.append(actor)
-        return rec
+        return recs
 
-    def _lose(self, actor, task: Task | None, queue: deque | None, why) -> None:
-        """Drop a dead worker; its unfinished ``task`` (if any) goes back to the front of ``queue``."""
+    def _lose(self, actor, chunk: list[Task] | None, queue: deque | None, why) -> None:
+        """Drop a dead worker; its unfinished tasks (if any) go back to the front of ``queue``."""
         import ray
 
-        if task is not None:
+        for task in reversed(chunk or []):
             queue.appendleft(task)
             self.retried += 1
         if actor in self.actors:
             self.actors.remove(actor)
             self.died += 1
         first = (str(why).strip().splitlines() or [type(why).__name__])[0]
-        where = "" if task is None else f"; item {task.index} went to another"
+        where = f"; its {len(chunk)} prompts went to the others" if chunk else ""
         self.notes.append(f"a Ray worker died ({first[:120]}){where}")
         try:
             ray.kill(actor, no_restart=True)

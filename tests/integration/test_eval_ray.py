@@ -186,6 +186,32 @@ def test_a_worker_lost_between_runs_is_left_out(tmp_path, tiny_gguf, cluster):
     assert cpus_come_back()
 
 
+def test_workers_decoding_several_prompts_together_lose_none_when_one_dies(tmp_path, tiny_gguf, cluster):
+    """--concurrency 3 on Ray: each worker takes 3 prompts at a time through its scheduler;
+    one worker killed: its prompts go to the other. Same ids, methods and settings as a
+    local run; tokens may differ (the batch-shape caveat, docs/reliability.md)."""
+    from eager_local.evaluation.ray_workers import RayWorkers
+
+    n = 12
+    data = write_data(tmp_path / "d.jsonl", n)
+    common = [str(data), "--model", str(tiny_gguf), *RUN, "--method", "eager", "-T", "48", "--threads", "1"]
+    assert eager(["eval", *common, "--out", str(tmp_path / "local.jsonl")]) == 0
+    pool = RayWorkers.open(cluster, str(tiny_gguf), {"n_ctx": 4096, "n_threads": 1, "n_gpu_layers": 0},
+                           workers=2, per_worker=3)
+    runner = ray_runner(common, tmp_path / "ray.jsonl", pool)
+    runner.on_progress = lambda p: ray.kill(pool.actors[0]) if p.done == 3 and pool.died == 0 else None
+    try:
+        runner.run()
+    finally:
+        pool.close()
+    assert pool.died == 1 and 1 <= pool.retried <= 3
+    on_ray, local = by_key(tmp_path / "ray.jsonl"), by_key(tmp_path / "local.jsonl")
+    assert sorted(on_ray) == sorted(local) == sorted(("final", f"i{i}") for i in range(n))
+    for k in local:
+        assert [on_ray[k][f] for f in ("id", "method", "settings")] == [local[k][f] for f in ("id", "method", "settings")]
+    assert cpus_come_back()
+
+
 def ray_runner(argv, out, pool):
     """The Runner `eager eval ARGV --out OUT` would build, on ``pool``."""
     from eager_local.cli import build_parser
