@@ -14,7 +14,7 @@ import sys
 from .. import __version__
 from ..errors import EagerError
 
-COMMANDS = ("run", "models", "eval", "calibrate", "report", "bench", "tui", "serve")
+COMMANDS = ("run", "models", "eval", "sweep", "calibrate", "report", "bench", "tui", "serve")
 
 
 class Parser(argparse.ArgumentParser):
