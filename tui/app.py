@@ -22,6 +22,7 @@ from eager_local.events import Notice, RunFinished, SequenceFinished, TokenSampl
 from eager_local.settings import Settings
 
 from .files import RunFiles
+from .teaching import Teaching
 from .live_run import LiveRun
 from .messages import EventBatch, ModelStatus, RunFailed
 from .runner import Loader, ModelCache, default_loader, pump
@@ -38,7 +39,7 @@ GUARDED = {"run", "stop", "save", "load", "help", "toggle_controls"}
 """App actions that do nothing while a dialog is open."""
 
 
-class EagerApp(RunFiles, App):
+class EagerApp(RunFiles, Teaching, App):
     """Prompt and settings on the left; tree, coloured text, inspector and plot on the right."""
 
     CSS_PATH = "app.tcss"
@@ -51,6 +52,11 @@ class EagerApp(RunFiles, App):
         Binding("f2", "toggle_controls", "Controls"),
         Binding("ctrl+s", "save", "Save", priority=True),
         Binding("ctrl+o", "load", "Load", priority=True),
+        Binding("left_square_bracket", "what_if(-0.1)", "θ what-if lower", show=False),
+        Binding("right_square_bracket", "what_if(0.1)", "θ what-if higher", show=False),
+        Binding("backslash", "what_if_off", "θ what-if off", show=False),
+        Binding("K", "toggle_confidence", "confidence", show=False),
+        Binding("f3", "prompts", "prompts of the eval file", show=False),
     ]
 
     def __init__(
@@ -104,7 +110,7 @@ class EagerApp(RunFiles, App):
         self._main.query_one("#textbox").border_title = "text (coloured by entropy)"
         self._main.query_one("#inspector-box").border_title = "token inspector"
         self._main.query_one("#plot").border_title = "entropy per token"
-        self._main.query_one(Legend).show(self.base_settings.theta, self.base_settings.top_k_entropy)
+        self.show_legend()
         if self._registry_error:
             self.notify(self._registry_error, severity="error", title="models.toml")
         if self.load_path:
@@ -201,7 +207,6 @@ class EagerApp(RunFiles, App):
         tree = self._main.query_one(SequenceTreeView)
         if structural:
             tree.rebuild(run, self.sel)
-            self._main.query_one(Legend).show(run.settings.theta, run.settings.top_k_entropy)
         else:
             tree.update_leaves(run, touched, self.sel)
         if structural or self.sel in touched:
@@ -252,10 +257,14 @@ class EagerApp(RunFiles, App):
 
     def _show_selection(self) -> None:
         run, view = self.live, self._main.query_one(TokenView)
+        w = self.what_if_now()
+        self.show_legend(w)
         if run is None or self.sel is None or self.sel >= len(run.seqs):
+            view.what_if = set()
             view.show(None, 2.0, 20, set(), None)
         else:
             s = run.settings
+            view.what_if = run.what_if_marks(w, self.sel) if w is not None else set()
             view.show(run.seqs[self.sel], s.theta, s.top_k_entropy, run.fork_positions(self.sel), self.cursor)
         self._show_inspector()
 
@@ -276,8 +285,6 @@ class EagerApp(RunFiles, App):
     def _redraw_all(self) -> None:
         run = self.live
         self._main.query_one(SequenceTreeView).rebuild(run, self.sel)
-        if run is not None:
-            self._main.query_one(Legend).show(run.settings.theta, run.settings.top_k_entropy)
         self._show_selection()
 
     # teaching aids -------------------------------------------------------------
@@ -298,6 +305,12 @@ class EagerApp(RunFiles, App):
         yield SystemCommand("Load run", "Browse a saved JSON run without a model (ctrl+o)", self.action_load)
         yield SystemCommand("Explain EAGER", "Top-K entropy, θ and M with this run's numbers (F1)", self.action_help)
         yield SystemCommand("Toggle controls", "Hide or show the settings panel (F2)", self.action_toggle_controls)
+        yield SystemCommand("θ what-if", "Mark where the tree would fork at a trial θ ([ and ] move it, \\ ends it)",
+                            lambda: self.action_what_if(0.0))
+        yield SystemCommand("Sequence confidence", "Show each sequence's confidence in the tree (K)",
+                            self.action_toggle_confidence)
+        if getattr(self, "eval_path", None):
+            yield SystemCommand("Prompts of the eval file", "Back to the list of prompts (F3)", self.action_prompts)
 
     def on_unmount(self) -> None:
         if self._cancel is not None:

@@ -7,8 +7,11 @@ from pathlib import Path
 
 from eager_local.errors import EagerError, OutputError
 
+from .eval_runs import load_prompts, prompt_run
 from .export import load_run, save_html, save_json
+from .screens.eval_browser import EvalBrowser
 from .screens.path_dialog import PathDialog
+from .widgets.sequence_tree import SequenceTreeView
 from .widgets.controls import Controls
 from .widgets.stats_bar import StatsBar
 from .widgets.token_view import TokenView
@@ -55,8 +58,42 @@ class RunFiles:
         self.notify(written, title="saved")
 
     def action_load(self) -> None:
-        self.push_screen(PathDialog("Load a saved JSON run (from eager run --json or Save)", "", ()),
-                         callback=self.open_run)
+        self.push_screen(PathDialog("Load a saved JSON run (eager run --json, Save) or an eval run file (.jsonl)",
+                                    "", ()), callback=self.open_run)
+
+    # eval run files ---------------------------------------------------------
+    eval_path: str | None = None
+    eval_records: list = []
+    eval_current: int | None = None
+
+    def open_eval(self, path: str) -> None:
+        """List the prompts of an eval run file (``eager tui --load run.jsonl``)."""
+        try:
+            records = load_prompts(path)
+        except EagerError as e:
+            self.notify(e.message, severity="error", title=e.title)
+            return
+        self.eval_path, self.eval_records, self.eval_current = path, records, None
+        self.action_prompts()
+
+    def action_prompts(self) -> None:
+        if not self.eval_path:
+            self.notify("no eval run file is open: load one (ctrl+o, a .jsonl of eager eval)", severity="warning")
+            return
+        self.push_screen(EvalBrowser(self.eval_path, self.eval_records, self.eval_current),
+                         callback=self.open_prompt)
+
+    def open_prompt(self, index: int | None) -> None:
+        if index is None:
+            return
+        try:
+            run = prompt_run(self.eval_records[index])
+        except EagerError as e:
+            self.notify(e.message, severity="error", title=e.title)
+            return
+        self.eval_current = index
+        self._main.query_one(SequenceTreeView).show_confidence = True
+        self.show_loaded(run)
 
     def open_run(self, path: str | None) -> None:
         """Show a saved run (no model needed)."""
@@ -65,11 +102,18 @@ class RunFiles:
         if self.running:
             self.notify("stop the current run (F6) before loading another", severity="warning")
             return
+        if Path(path).suffix.lower() == ".jsonl":
+            self.open_eval(path)
+            return
         try:
             run = load_run(path)
         except EagerError as e:
             self.notify(e.message, severity="error", title=e.title)
             return
+        self.show_loaded(run)
+
+    def show_loaded(self, run) -> None:
+        """Put a finished run (a saved one, or an eval prompt's) on screen."""
         self._run_id += 1  # drop anything still in flight
         self.live, self.sel, self.cursor = run, (0 if run.seqs else None), None
         self._main.query_one(Controls).show(run.prompt, run.settings)

@@ -50,6 +50,8 @@ class LiveRun:
     """Set when the run finished (or was loaded)."""
     vocab: dict[int, str] = field(default_factory=dict)
     """Text of candidate tokens, so the inspector can name them."""
+    verdicts: dict[int, tuple[str | None, bool]] = field(default_factory=dict)
+    """Per sequence of a prompt opened from an eval run file: (answer, right)."""
 
     @property
     def finished(self) -> bool:
@@ -140,6 +142,17 @@ class LiveRun:
 
     def token_text(self, token: int) -> str | None:
         return self.vocab.get(token)
+
+    def what_if_marks(self, w, seq: int) -> set[int]:
+        """Token indices of ``seq``'s text that would fork at ``w``'s θ (its own or an ancestor's)."""
+        out: set[int] = set()
+        s, limit = self.seqs[seq], len(self.seqs[seq].tokens)
+        while True:
+            out |= {i for i in w.marks(s.id) if i < limit}
+            if s.parent is None:
+                return out
+            limit = s.fork_pos
+            s = self.seqs[s.parent]
 
 
 def _piece_at(run: LiveRun, seq: int, pos: int) -> str:
