@@ -23,7 +23,7 @@ from eager_local.settings import Settings
 
 from .files import RunFiles
 from .teaching import Teaching
-from .live_run import LiveRun
+from eager_local.live_run import LiveRun
 from .messages import EventBatch, ModelStatus, RunFailed
 from .runner import Loader, ModelCache, default_loader, pump
 from .screens.help import HelpScreen, help_markdown
@@ -301,7 +301,7 @@ class EagerApp(RunFiles, Teaching, App):
         yield from super().get_system_commands(screen)
         yield SystemCommand("Run", "Decode the prompt with the current settings (F5)", self.action_run)
         yield SystemCommand("Stop", "Stop the run; live sequences end as cancelled (F6)", self.action_stop)
-        yield SystemCommand("Save run", "Save as JSON, HTML page or SVG screenshot (ctrl+s)", self.action_save)
+        yield SystemCommand("Save run", "Save as JSON, HTML page or SVG drawing of the tree (ctrl+s)", self.action_save)
         yield SystemCommand("Load run", "Browse a saved JSON run without a model (ctrl+o)", self.action_load)
         yield SystemCommand("Explain EAGER", "Top-K entropy, θ and M with this run's numbers (F1)", self.action_help)
         yield SystemCommand("Toggle controls", "Hide or show the settings panel (F2)", self.action_toggle_controls)

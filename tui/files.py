@@ -8,7 +8,7 @@ from pathlib import Path
 from eager_local.errors import EagerError, OutputError
 
 from .eval_runs import load_prompts, prompt_run
-from .export import load_run, save_html, save_json
+from eager_local.run_export import load_run, save_html, save_json, save_svg
 from .screens.eval_browser import EvalBrowser
 from .screens.path_dialog import PathDialog
 from .widgets.sequence_tree import SequenceTreeView
@@ -27,18 +27,18 @@ class RunFiles:
                          callback=self.save_to)
 
     def save_to(self, path: str | None) -> None:
-        """Save as JSON, HTML or an SVG screenshot, by the path's suffix."""
+        """Save as JSON, HTML or SVG (the tree against token position), by the path's suffix;
+        the files ``eager run --json/--html/--svg`` write. (A screenshot: the palette's Screenshot.)"""
         if not path:
             return
         suffix = Path(path).suffix.lower()
         try:
-            if suffix == ".svg":
-                self.call_after_refresh(self._save_svg, path)
-                return
             if self.live is None:
                 raise OutputError("nothing to save yet: run a prompt or load a run first")
             if suffix in (".html", ".htm"):
                 written = save_html(self.live, path)
+            elif suffix == ".svg":
+                written = save_svg(self.live, path)
             elif suffix == ".json":
                 written = save_json(self.live, path)
             else:
@@ -47,15 +47,6 @@ class RunFiles:
             self.notify(e.message, severity="error", title=e.title)
             return
         self.notify(str(written), title="saved")
-
-    def _save_svg(self, path: str) -> None:
-        p = Path(path).expanduser()
-        try:
-            written = self.save_screenshot(filename=p.name, path=str(p.parent))
-        except OSError as e:
-            self.notify(f"cannot write {p}: {e.strerror or e}", severity="error", title="output")
-            return
-        self.notify(written, title="saved")
 
     def action_load(self) -> None:
         self.push_screen(PathDialog("Load a saved JSON run (eager run --json, Save) or an eval run file (.jsonl)",

@@ -17,6 +17,8 @@ def register(sub) -> None:
     p.add_argument("prompt", nargs="?", help="the prompt (or --prompt-file, or standard input)")
     p.add_argument("--prompt-file", "-f", metavar="PATH", help="read the prompt from a UTF-8 file")
     p.add_argument("--json", action="store_true", help="print one JSON document instead of the live view")
+    p.add_argument("--html", metavar="FILE", help="also write the run as one self-contained HTML page (as the TUI saves it)")
+    p.add_argument("--svg", metavar="FILE", help="also write the tree against token position as an SVG (as the TUI saves it)")
     add_model_args(p)
     add_settings_args(p)
     p.set_defaults(func=main)
@@ -47,19 +49,45 @@ def read_prompt(args) -> str:
     return text
 
 
+def export_targets(args) -> dict[str, Path]:
+    """--html and --svg, checked before the model loads."""
+    from ..user_files import check_output_path
+
+    out = {}
+    for name, suffixes in (("html", (".html", ".htm")), ("svg", (".svg",))):
+        path = getattr(args, name, None)
+        if path:
+            out[name] = check_output_path(path, f"--{name}", f"a file name ending in {suffixes[0]}",
+                                          suffixes=suffixes)
+    return out
+
+
 def main(args) -> int:
+    from ..controller import collect
+    from ..live_run import LiveRun
+    from ..run_export import recorded, save_html, save_svg
+
     prompt = read_prompt(args)
     settings = settings_from_args(args)
+    targets = export_targets(args)
+    if "html" in targets:  # the page's inspector shows the candidates, as the TUI's does
+        settings = settings.with_(record_candidates=settings.top_k_entropy)
     model = load_model_from_args(args)
+    run = LiveRun()
     try:
+        events = recorded(model.stream(prompt, settings), run)
         if args.json:
-            result = model.run(prompt, settings)
+            result = collect(events)
             json.dump(result.to_json(), sys.stdout, ensure_ascii=False)
             sys.stdout.write("\n")
         else:
             from .live import stream_to_terminal
 
-            stream_to_terminal(model.stream(prompt, settings), model.info)
+            stream_to_terminal(events, model.info)
+        run.add_vocab(model.engine)
     finally:
         model.close()
+    for name, path in targets.items():
+        written = (save_html if name == "html" else save_svg)(run, path)
+        print(f"{name.upper()} written to {written}", file=sys.stderr)
     return 0

@@ -12,8 +12,8 @@ from textual.widgets.tree import TreeNode
 from eager_local.evaluation.confidence import sequence_confidence
 from eager_local.palette import entropy_hex
 
-from .. import tree_model
-from ..live_run import LiveRun
+from eager_local import tree_model
+from eager_local.live_run import LiveRun
 
 REASON_MARK = {None: "◌", "eog": "●", "stop": "■", "length": "◆", "context_full": "▣", "cancelled": "✕"}
 FORK = "⑂"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from eager_local.events import Forked
+from .events import Forked
 
 from .live_run import LiveRun
 
