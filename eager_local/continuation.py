@@ -55,29 +55,41 @@ def start_resumed(run, prompt_slot: int) -> Iterator[Event]:
         return
     if len(points) + len({p for p, _ in points}) + 1 > run.engine.n_seq_max:
         raise ContextError("too many forks to continue at once; lower the extra budget")
-    scaffold = _scaffolds(run, points, prompt_slot)
+    scaffold = scaffolds(run, points, prompt_slot)
     for p, i in points:
         yield from _fork_missed(run, p, i, scaffold[p])
-    for sc in scaffold.values():
+    drop_scaffolds(run, scaffold.values())
+
+
+def drop_scaffolds(run, held) -> None:
+    """Free the scaffolds' engine sequences once their children hold the prefix."""
+    for sc in held:
         run.engine.remove_seq(sc.slot)
         run.slots.give(sc.slot)
         sc.slot = -1
     run.track_kv()
 
 
-def _rebuild(run) -> list[tuple[int, int]]:
-    """The previous tree as live-sequence records; the missed forks that fit the new cap."""
+def rebuild_tree(run, keep_candidates: bool = False) -> None:
+    """The previous run's sequences and forks, finished, in the run's tree (with their
+    recorded candidates when ``keep_candidates``)."""
     prev = run.resume
     for rec in prev.sequences:
-        run.tree.add(LiveSequence.from_record(rec))
+        run.tree.add(LiveSequence.from_record(rec, candidates=keep_candidates and rec.candidates is not None))
     for f in prev.forks:
         run.tree.sequences[f.parent].forked_at.add(f.pos)
     run.tree.forks.extend(prev.forks)
+
+
+def _rebuild(run) -> list[tuple[int, int]]:
+    """The previous tree as live-sequence records; the missed forks that fit the new cap."""
+    prev = run.resume
+    rebuild_tree(run)
     room = run.settings.max_seqs - len(run.tree.sequences)
     return missed_forks(prev, run.settings.theta)[: max(0, room)]
 
 
-def _scaffolds(run, points, prompt_slot: int) -> dict[int, LiveSequence]:
+def scaffolds(run, points, prompt_slot: int) -> dict[int, LiveSequence]:
     """One scaffold per parent, holding its re-prefilled prefix up to its latest point."""
     upto: dict[int, int] = {}
     for p, i in points:

@@ -81,6 +81,24 @@ def collect(events: Iterable[Event]) -> RunResult:
     return result
 
 
+def fork_by_hand(engine: Engine, result: RunResult, seq: int, pos: int, token: int, *,
+                 model: ModelInfo | None = None, cancel: threading.Event | None = None) -> Iterator[Event]:
+    """Continue a finished run with one sequence forked by hand: at token ``pos`` of
+    ``seq`` it takes ``token`` and decodes on, sharing the prefix's KV (re-prefilled once,
+    as a continuation does); the other sequences stay as they are. Its fork is marked
+    ``manual``. The only controller code of manual forks (the rest: manual_fork.py)."""
+    from .manual_fork import start_manual
+
+    settings = result.settings.with_(max_seqs=len(result.sequences) + 1)
+    ids = list(result.prompt_token_ids) or engine.prompt_tokens(result.prompt)
+    run = _Run(engine, result.prompt, ids, settings, model, cancel, result, check_budget(engine, len(ids), settings))
+    run.start_from = lambda r, slot: start_manual(r, slot, seq, pos, token)
+    try:
+        yield from run.events()
+    finally:
+        engine.clear()
+
+
 def check_budget(engine: Engine, prompt_tokens: int, s: Settings) -> list[str]:
     """Refuse runs that cannot fit; return warnings for runs that may not."""
     n_ctx = engine.n_ctx
@@ -132,6 +150,8 @@ class _Run:
         self.peak_kv = 0
         self.steps = 0
         self.t0 = time.perf_counter()
+        self.start_from = None
+        """How a resumed run starts (None: continuation.start_resumed); see fork_by_hand."""
 
     # the loop ---------------------------------------------------------------
     def events(self) -> Iterator[Event]:
@@ -166,7 +186,8 @@ class _Run:
         """The first sequences take their first token from the prompt's last logits."""
         s = self.settings
         if self.resume is not None:
-            yield from continuation.start_resumed(self, self.prompt_slot)
+            start = self.start_from or continuation.start_resumed  # a manual fork brings its own
+            yield from start(self, self.prompt_slot)
         elif s.method == "parallel":
             row = logits[-1]
             (d,) = self.distributions(row[None, :])
@@ -297,13 +318,13 @@ class _Run:
                 yield from self.take(q, tok, h, top2, cands)
 
     def fork(self, parent: LiveSequence, pos: int, entropy: float, parent_token: int,
-             child_token: int, kv_source: LiveSequence) -> Iterator[Event]:
+             child_token: int, kv_source: LiveSequence, manual: bool = False) -> Iterator[Event]:
         """Split a child off ``parent`` at ``pos``: in the tree, in the result and in the KV
         cache (the child shares ``kv_source``'s cells below ``pos``). Returns the child,
         which has not taken its token yet."""
         child = self.tree.add(parent.fork(len(self.tree.sequences), pos))
         child.kv_parent = kv_source
-        fork = Fork(parent.id, child.id, pos, entropy, parent_token, child_token)
+        fork = Fork(parent.id, child.id, pos, entropy, parent_token, child_token, manual)
         parent.forked_at.add(pos)
         self.tree.forks.append(fork)
         yield Forked(fork, _show(self.engine.piece(parent_token)), _show(self.engine.piece(child_token)))

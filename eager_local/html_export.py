@@ -125,7 +125,7 @@ def node_html(run: LiveRun, node, theta: float, k: int) -> str:
                 f'{esc(q.finish_reason or "live")} · {len(q.tokens)} tokens</a></li>')
     f = node.fork
     colour = entropy_hex(f.entropy, theta, k)
-    label = (f'⑂ token {f.pos} · <span style="color:{colour}">H {f.entropy:.2f}</span> · '
+    label = (f'⑂ token {f.pos}{" · by hand" if f.fork.manual else ""} · <span style="color:{colour}">H {f.entropy:.2f}</span> · '
              f"seq {f.parent} {esc(repr(f.parent_piece))} | seq {f.child} {esc(repr(f.child_piece))}")
     return (f'<li><span class="fork">{label}</span><ul class="tree">'
             f"{node_html(run, node.kept, theta, k)}{node_html(run, node.taken, theta, k)}</ul></li>")

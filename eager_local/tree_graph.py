@@ -49,12 +49,17 @@ def tree_svg(run: LiveRun, max_width: int = 1100, standalone: bool = True) -> st
             x = LEFT + f.pos * cell + cell / 2
             y0, y1 = _y(row[f.parent]), _y(row[f.child])
             parts.append(f'<path d="M{x:.1f},{y0} C{x + cell:.1f},{y0} {x - cell:.1f},{y1} {x + cell:.1f},{y1}" '
-                         f'stroke="#e05be0" stroke-width="1.5" fill="none"><title>⑂ at {f.pos} · '
+                         f'stroke="#e05be0" stroke-width="1.5" fill="none"{_dash(f)}><title>⑂ at {f.pos} · '
                          f'H {f.entropy:.2f} · seq {f.parent} | seq {f.child}</title></path>')
     for s in order:
         parts.append(_lane(run, s, row[s], cell))
     parts.append("</svg>")
     return "\n".join(parts)
+
+
+def _dash(f) -> str:
+    """A fork by hand is drawn dashed."""
+    return ' stroke-dasharray="4,2"' if f.fork.manual else ""
 
 
 def _y(row: int) -> int:

@@ -22,6 +22,7 @@ from eager_local.events import Notice, RunFinished, SequenceFinished, TokenSampl
 from eager_local.settings import Settings
 
 from .files import RunFiles
+from .manual import ManualFork
 from .teaching import Teaching
 from eager_local.live_run import LiveRun
 from .messages import EventBatch, ModelStatus, RunFailed
@@ -39,7 +40,7 @@ GUARDED = {"run", "stop", "save", "load", "help", "toggle_controls"}
 """App actions that do nothing while a dialog is open."""
 
 
-class EagerApp(RunFiles, Teaching, App):
+class EagerApp(RunFiles, Teaching, ManualFork, App):
     """Prompt and settings on the left; tree, coloured text, inspector and plot on the right."""
 
     CSS_PATH = "app.tcss"
@@ -57,6 +58,7 @@ class EagerApp(RunFiles, Teaching, App):
         Binding("backslash", "what_if_off", "θ what-if off", show=False),
         Binding("K", "toggle_confidence", "confidence", show=False),
         Binding("f3", "prompts", "prompts of the eval file", show=False),
+        Binding("f", "fork_here", "fork by hand", show=False),
     ]
 
     def __init__(
@@ -307,6 +309,8 @@ class EagerApp(RunFiles, Teaching, App):
         yield SystemCommand("Toggle controls", "Hide or show the settings panel (F2)", self.action_toggle_controls)
         yield SystemCommand("θ what-if", "Mark where the tree would fork at a trial θ ([ and ] move it, \\ ends it)",
                             lambda: self.action_what_if(0.0))
+        yield SystemCommand("Fork here by hand", "A new sequence takes another candidate at this token (F)",
+                            self.action_fork_here)
         yield SystemCommand("Sequence confidence", "Show each sequence's confidence in the tree (K)",
                             self.action_toggle_confidence)
         if getattr(self, "eval_path", None):

@@ -100,3 +100,43 @@ def test_eval_browser_snapshot(snap_compare, eval_file):
         await pilot.pause()
 
     assert snap_compare(make_app(), terminal_size=SIZE, run_before=browse)
+
+
+@pytest.mark.asyncio
+async def test_fork_by_hand_from_the_inspector():
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f5")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        before = len(app.live.seqs)
+        await pilot.press("home", "right", "right", "right")
+        assert app.cursor == 3
+        taken = app.live.seqs[app.sel].tokens[3]
+        await pilot.press("f")
+        await pilot.pause()
+        from tui.screens.fork_dialog import ForkDialog
+        from eager_local.run_export import run_document
+
+        assert isinstance(app.screen, ForkDialog)
+        options = app.screen.query_one("OptionList")
+        chosen = next(int(o.id) for o in options._options if not o.disabled)
+        options.highlighted = next(i for i, o in enumerate(options._options) if int(o.id) == chosen)
+        await pilot.press("enter")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        run = app.live
+        assert len(run.seqs) == before + 1 and run.result is not None
+        f = run.forks[-1]
+        assert f.fork.manual and f.pos == 3 and f.child_token == chosen != taken
+        new = run.seqs[-1]
+        assert new.tokens[3] == chosen and new.tokens[:3] == run.seqs[app.sel].tokens[:3]
+        tree_text = " ".join(str(n.label) for n in _nodes(app.query_one(SequenceTreeView).root))
+        assert "by hand" in tree_text, tree_text
+        doc = run_document(run)
+        assert doc["branches"][-1]["manual"] is True
+        from eager_local.result import RunResult
+
+        back = RunResult.from_json(doc)  # the saved JSON reads back, candidates and all
+        assert back.forks[-1].manual and back.sequences[-1].candidates is not None

@@ -49,6 +49,8 @@ def fork_label(run: LiveRun, f) -> Text:
     t = Text()
     t.append(FORK + " ", style="bold magenta")
     t.append(f"@{f.pos} ")
+    if f.fork.manual:
+        t.append("by hand ", style="bold yellow")
     t.append(f"H {f.entropy:.2f}", style=entropy_hex(f.entropy, s.theta, s.top_k_entropy))
     t.append(f" {f.parent_piece!r}|{f.child_piece!r}")
     return t
