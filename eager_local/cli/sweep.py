@@ -48,7 +48,9 @@ def main(args) -> int:
     if args.method != "sweep":
         raise SettingsError("--method is not used by eager sweep: it runs parallel and EAGER at each --theta")
     thetas = parse_thetas(args.theta)
-    args.method, args.theta, args.init_from = "parallel", thetas[0], None
+    # parallel keeps the model's default θ (unused by it, but part of its run file's settings),
+    # so its file does not depend on the θ list and a sweep can --resume with more θ values
+    args.method, args.theta, args.init_from = "parallel", None, None
     _, base, ds, fmt = check_eval_args(args)
     out = expand_path(args.out, "output", OutputError)
     if out.exists() and not out.is_dir():

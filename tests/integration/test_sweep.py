@@ -84,3 +84,17 @@ def test_sweep_refuses_bad_thetas_in_one_line(tmp_path, data):
                         "--out", str(tmp_path / "o")], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and "--theta" in r.stderr and "'x'" in r.stderr
+
+
+def test_a_sweep_resumes_with_one_more_theta(tmp_path, tiny_gguf, data):
+    out = tmp_path / "s"
+    cmd = sweep_cmd(data, out, tiny_gguf)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    before = (out / "parallel.jsonl").read_text()
+    more = [("0.4,0.2,0.6" if a == "0.2,0.6" else a) for a in cmd] + ["--resume"]
+    r = subprocess.run(more, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert (out / "parallel.jsonl").read_text() == before  # nothing decoded again
+    assert len((out / "eager-theta0.4.jsonl").read_text().splitlines()) == N_ITEMS
+    assert "eager θ=0.4" in r.stdout
