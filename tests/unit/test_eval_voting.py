@@ -69,3 +69,18 @@ def test_scored_sequence_reads_old_lines_and_writes_confidence_only_when_known()
     assert s.confidence is None and s.to_json() == old
     new = dict(old, confidence=1.5, lowest_window=0.25)
     assert ScoredSequence.from_json(new, "s.").to_json() == new
+
+
+def test_old_records_get_their_confidence_from_the_run_document():
+    from types import SimpleNamespace
+
+    from eager_local.evaluation.voting import record_ballots
+
+    old = dict(id=0, parent=None, fork_pos=0, origin="init", text="x", answer="1", correct=True,
+               check="", finish_reason="eog", n_tokens=2, n_own=2)
+    seqs = (ScoredSequence.from_json(old, "s."), ScoredSequence.from_json(dict(old, id=1, answer="2", correct=False), "s."))
+    run = {"params": {"top_k_entropy": 4}, "sequences": [{"entropies": [0.0, 0.0]}, {"entropies": [1.0, 1.0]}]}
+    ballots = record_ballots(SimpleNamespace(sequences=seqs, run=run, settings={"top_k_entropy": 20}))
+    assert [b.weight for b in ballots] == pytest.approx([math.log(4), math.log(4) - 1.0], abs=1e-4)
+    stored = tuple(ScoredSequence.from_json(dict(old, confidence=0.5, lowest_window=0.25), "s.") for _ in range(2))
+    assert [b.weight for b in record_ballots(SimpleNamespace(sequences=stored, run=None, settings={}))] == [0.25, 0.25]
