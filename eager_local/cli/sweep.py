@@ -3,6 +3,7 @@ then a table, a plot (PNG and SVG) and the sentence that answers it."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from .common import add_model_args, add_settings_args
@@ -33,7 +34,7 @@ def register(sub) -> None:
             a.type, a.required, a.metavar = str, True, "θ1,θ2,…"
             a.help = "θ values in nats, comma-separated (e.g. 0.3,0.5,0.8,1.2)"
         if a.dest == "method":
-            a.help = "(not used: the sweep runs parallel and EAGER)"
+            a.help = argparse.SUPPRESS  # the sweep runs parallel and EAGER
     p.set_defaults(func=main)
 
 

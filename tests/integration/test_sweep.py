@@ -86,9 +86,9 @@ def test_sweep_refuses_bad_thetas_in_one_line(tmp_path, data):
     assert r.stderr.count("\n") == 1 and "--theta" in r.stderr and "'x'" in r.stderr
 
 
-def test_a_sweep_resumes_with_one_more_theta(tmp_path, tiny_gguf, data):
+def test_a_sweep_with_adapt_resumes_with_one_more_theta(tmp_path, tiny_gguf, data):
     out = tmp_path / "s"
-    cmd = sweep_cmd(data, out, tiny_gguf)
+    cmd = sweep_cmd(data, out, tiny_gguf, "--adapt")
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     before = (out / "parallel.jsonl").read_text()
@@ -96,5 +96,9 @@ def test_a_sweep_resumes_with_one_more_theta(tmp_path, tiny_gguf, data):
     r = subprocess.run(more, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert (out / "parallel.jsonl").read_text() == before  # nothing decoded again
+    adapt = [json.loads(l) for l in (out / "eager-adapt-theta0.2.jsonl").read_text().splitlines()]
+    assert [r["phase"] for r in adapt] == ["init"] * N_ITEMS + ["final"] * N_ITEMS
+    eager = {json.loads(l)["id"]: json.loads(l) for l in (out / "eager-theta0.2.jsonl").read_text().splitlines()}
+    assert all(r["run"] == eager[r["id"]]["run"] for r in adapt[:N_ITEMS])  # phase 1 taken from the eager run
     assert len((out / "eager-theta0.4.jsonl").read_text().splitlines()) == N_ITEMS
     assert "eager θ=0.4" in r.stdout
