@@ -19,7 +19,7 @@ try:
     # calls to the wrong runtime and crashed in model loading. Importing numpy
     # yourself before eager_local brings that order back.
     try:
-        from .engine import llama as _llama  # noqa: F401  (the one llama_cpp user)
+        from .engine import llama as _llama  # noqa: F401  (loads llama.cpp through engine.native)
     except ImportError:  # llama-cpp-python missing: the rest of the core still works
         _llama = None
 

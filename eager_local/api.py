@@ -11,13 +11,14 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Iterator
 
 from .controller import fork_by_hand, collect, generate
 from .events import Event
-from .registry import ModelSpec, load_registry, model_path
+from . import branch_region
+from .registry import ModelSpec, apply_file_defaults, load_registry, model_path
 from .result import ModelInfo, RunResult
 from .errors import ModelError, PromptError, SettingsError
 from .settings import MAX_SEQUENCES, MAX_THREADS, Settings
@@ -30,8 +31,11 @@ class Model:
     """A loaded model: its registry entry, its engine and what identifies the file."""
 
     spec: ModelSpec
+    """The registry entry with the file's defaults applied (what the engine got)."""
     engine: object
     info: ModelInfo
+    notices: tuple[str, ...] = ()
+    """What was chosen for the model from its file, one line each (the CLI prints them)."""
     closed: bool = False
     """True after ``close()``: the engine's memory is gone and every run is refused."""
     _streams: weakref.WeakSet = field(default_factory=weakref.WeakSet, repr=False)
@@ -39,8 +43,13 @@ class Model:
     them first, so none touches the engine after it is freed."""
 
     def settings(self, base: Settings | None = None, **overrides) -> Settings:
-        """Settings with the model's own stop strings added."""
-        s = base or Settings()
+        """Settings with the model's own stop strings added.
+
+        Without ``base``, θ is the model's (``ModelSpec.default_theta``); a ``base``
+        is taken as given. ``branch_region`` ``auto`` becomes think for a reasoning
+        model, all otherwise.
+        """
+        s = base or Settings(theta=self.spec.default_theta)
         unknown = sorted(set(overrides) - set(_SETTING_NAMES))
         if unknown:
             raise SettingsError(
@@ -48,7 +57,9 @@ class Model:
             )
         if overrides:
             s = s.with_(**overrides)
-        return s.with_stops(self.spec.stop)
+        s = s.with_stops(self.spec.stop)
+        region = branch_region.resolve(s.branch_region, self.spec.think)
+        return s if region == s.branch_region else s.with_(branch_region=region)
 
     def stream(
         self,
@@ -158,7 +169,7 @@ def load(
     hash_file: bool = True,
 ) -> Model:
     """Load a registry alias, a .gguf path, or (None) the registry's default model."""
-    from .engine.llama import LlamaEngine
+    from .engine.llama import LlamaEngine, gpu_offload_supported
     from .model_file import check_generative, sha256_of
 
     if model is not None and not isinstance(model, (str, os.PathLike)):
@@ -167,16 +178,20 @@ def load(
         raise ModelError("the model name is empty: give a registry alias or a .gguf path (or leave ⟨model⟩ out)")
     check_load_options(n_ctx=n_ctx, n_seq_max=n_seq_max, n_threads=n_threads, n_gpu_layers=n_gpu_layers)
     spec = load_registry().get(os.fspath(model) if model is not None else None)
-    if spec.n_gpu_layers < -1:
+    if spec.n_gpu_layers is not None and spec.n_gpu_layers < -1:
         raise SettingsError(f"n_gpu_layers of {spec.alias!r} in {spec.origin} must be -1, 0 or a count")
+    # what the caller gives wins; what models.toml leaves unset comes from the file
+    spec = replace(spec, n_ctx=n_ctx or spec.n_ctx,
+                   n_gpu_layers=spec.n_gpu_layers if n_gpu_layers is None else n_gpu_layers)
+    spec = apply_file_defaults(spec, gpu=gpu_offload_supported())
     path = model_path(spec)
     check_generative(path)
     engine = LlamaEngine(  # checks the GGUF file before llama.cpp sees it
         path,
-        n_ctx=n_ctx or spec.n_ctx,
+        n_ctx=spec.n_ctx,
         n_seq_max=n_seq_max,
         n_threads=n_threads,
-        n_gpu_layers=spec.n_gpu_layers if n_gpu_layers is None else n_gpu_layers,
+        n_gpu_layers=spec.n_gpu_layers,
         prompt_format=spec.prompt_format,
     )
     try:
@@ -185,7 +200,10 @@ def load(
     except BaseException:
         engine.close()
         raise
-    return Model(spec, engine, ModelInfo(spec.alias, str(Path(path).resolve()), sha))
+    info = ModelInfo(spec.alias, str(Path(path).resolve()), sha, n_ctx=engine.n_ctx,
+                     n_gpu_layers=spec.n_gpu_layers, prompt_format=spec.prompt_format,
+                     think=spec.think or None)
+    return Model(spec, engine, info, notices=spec.notes)
 
 
 def check_outputs_finite(engine, path) -> None:
@@ -195,7 +213,8 @@ def check_outputs_finite(engine, path) -> None:
     ids = engine.tokenize("1", add_special=True)[:1]
     try:
         logits = engine.decode([0], ids, [0], [True])
-        bad = logits is not None and not np.isfinite(logits).all()
+        rows = getattr(logits, "logits", logits)  # full rows, or the backend's candidates
+        bad = rows is not None and not np.isfinite(rows).all()
     finally:
         engine.clear()
     if bad:

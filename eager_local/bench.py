@@ -5,6 +5,8 @@ Five measurements in one process, on one model, with fixed prompts and seeds:
 1. ceiling   bare ``llama_decode`` loops (1, 8, 32 rows, logits requested, never read)
 2. engine    full parallel sampling through the controller at the same shapes: tokens/s
              and the share of each step spent outside ``llama_decode``
+S. sampling  old path (full logits to the host, ``eager_local.sampling``) against new
+             (llama.cpp's backend top-N candidates), M = 32, τ 0.6 and 1.2, interleaved
 3. baseline  llama-cpp-python's high-level ``Llama``, the same M samples one after
              another (prompt cache on), against our full parallel and EAGer-init
 4. EAGER     EAGer-init vs full parallel on a slice of MAWPS SingleOp (calibrated θ):
@@ -13,23 +15,28 @@ Five measurements in one process, on one model, with fixed prompts and seeds:
              than M × (prompt + suffix): peak KV cells and process RSS
 
 The machine is shared and noisy, so every comparison is a ratio of figures taken
-side by side in the same run (measurements of 1 and 2 are interleaved; medians).
-Nothing here imports llama_cpp: the two baselines are functions of engine.llama.
+side by side in the same run (measurements of 1 and 2, and of S, are interleaved;
+medians). Nothing here imports llama_cpp: the baselines use public engine
+functions (engine.llama). The figures and their table are in bench_figures.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from . import sampling
+from .bench_figures import (EagerFigures, Figures, HighLevelFigures, MemoryFigures, SamplingFigures,
+                            ShapeFigures, format_table, write_json)
 from .controller import collect, generate
 from .events import StepFinished
 from .settings import Settings
+
+__all__ = ["BenchConfig", "Figures", "format_table", "run_bench", "write_json"]
 
 #: Shown when the dataset is missing, for sections 1–3 and 5.
 FALLBACK_QUESTION = "Tom has 15 marbles. He gives 6 of them to Ann. How many marbles does Tom have left?"
@@ -59,6 +66,8 @@ class BenchConfig:
     long_prompt_tokens: int = 1500
     suffix_tokens: int = 32
     seed: int = 0
+    sampling_taus: tuple = (0.6, 1.2)
+    """Temperatures of section S (old vs new sampling path)."""
 
     @staticmethod
     def quick_config(**kw) -> "BenchConfig":
@@ -68,54 +77,20 @@ class BenchConfig:
         return BenchConfig(**base)
 
 
-@dataclass
-class Figures:
-    """Everything measured; ``summary()`` holds the headline ratios."""
-
-    config: dict
-    model: str = ""
-    n_threads: int = 0
-    shapes: list = field(default_factory=list)
-    highlevel: dict = field(default_factory=dict)
-    eager: dict = field(default_factory=dict)
-    memory: dict = field(default_factory=dict)
-    notes: list = field(default_factory=list)
-    wall_s: float = 0.0
-    load_average: list = field(default_factory=list)
-    """1-minute load average at the start and the end (other work on the machine)."""
-
-    def summary(self) -> dict:
-        m32 = next((s for s in self.shapes if s["M"] == self.config["max_seqs"]), {})
-        e, h, mem = self.eager, self.highlevel, self.memory
-        return {
-            "overhead_share_m32": m32.get("overhead_share"),
-            "speedup_eager_vs_parallel_wall": e.get("speedup_wall"),
-            "speedup_parallel_vs_highlevel": h.get("speedup_parallel"),
-            "speedup_eager_vs_highlevel": h.get("speedup_eager"),
-            "token_ratio_eager_vs_parallel": e.get("token_ratio"),
-            "passk_parallel": e.get("passk_parallel"),
-            "passk_eager": e.get("passk_eager"),
-            "peak_kv_cells_m32": mem.get("peak_kv_cells"),
-        }
-
-    def to_json(self) -> dict:
-        return {**self.summary(), "details": asdict(self)}
-
-
 def run_bench(model, cfg: BenchConfig, log=None) -> Figures:
     """Run every section on ``model`` (an ``api.Model``); ``log`` gets progress lines."""
     from .engine import llama as L
 
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
-    t0 = time.perf_counter()
+    t0, load0 = time.perf_counter(), _load()
     e = model.engine
-    fig = Figures(config=asdict(cfg), model=str(model.info.path), n_threads=e.n_threads)
-    fig.load_average.append(_load())
-    items, fmt, checker = _dataset(model, cfg, fig)
+    notes: list[str] = []
+    items, fmt, checker = _dataset(model, cfg, notes)
     first = fmt.render(items[0]) if items else _fallback_prompt()
     prompt_ids = e.prompt_tokens(first)
 
     # 1 + 2: ceiling and engine at the same shapes, interleaved
+    shapes = []
     for M in sorted({1, 8, cfg.max_seqs}):
         log(f"[1-2] M={M}: bare llama_decode vs full parallel, {cfg.rounds} × {cfg.steps} steps")
         bare, eng = [], []
@@ -124,27 +99,31 @@ def run_bench(model, cfg: BenchConfig, log=None) -> Figures:
         for _ in range(cfg.rounds):
             bare.append(L.bare_decode_loop(e, prompt_ids, M, cfg.steps) / cfg.steps)
             eng.extend(_steps(e, first, s, M))
-        fig.shapes.append(_shape_row(M, bare, eng))
+        shapes.append(_shape_row(M, bare, eng))
+
+    # S: the old sampling path against the new one, same shapes, interleaved
+    samp = _sampling_paths(model, cfg, first, len(prompt_ids), notes, log)
 
     # 4 (before 3, whose comparison reuses its runs): EAGER vs full parallel
-    runs = []
+    runs, eager = [], None
     if items:
         theta = _calibrate(model, cfg, fmt, log)
         log(f"[4] θ = {theta:.3f}; {len(items)} items × (parallel, eager) at M={cfg.max_seqs}")
         runs = _eager_vs_parallel(model, cfg, items, fmt, checker, theta, log)
-        fig.eager = _eager_row(runs, theta, cfg)
+        eager = _eager_row(runs, theta, cfg)
 
     # 3: the high-level Llama, same M samples one after another
     hl_prompts = [fmt.render(it) for it in items[: cfg.highlevel_items]] if items else [first]
     stop = fmt.stop if items else ("\n\n",)
-    fig.highlevel = _highlevel(model, cfg, hl_prompts, stop, runs, log)
+    highlevel = _highlevel(model, cfg, hl_prompts, stop, runs, log)
 
     # 5: memory
     log(f"[5] memory: M={cfg.max_seqs} from a ~{cfg.long_prompt_tokens}-token shared prompt")
-    fig.memory = _memory(model, cfg)
-    fig.wall_s = time.perf_counter() - t0
-    fig.load_average.append(_load())
-    return fig
+    memory = _memory(model, cfg)
+    return Figures(config=asdict(cfg), model=str(model.info.path), n_threads=e.n_threads,
+                   shapes=tuple(shapes), sampling=tuple(samp), highlevel=highlevel, eager=eager,
+                   memory=memory, notes=tuple(notes), wall_s=time.perf_counter() - t0,
+                   load_average=(load0, _load()))
 
 
 def _load() -> float | None:
@@ -157,10 +136,10 @@ def _load() -> float | None:
 # sections --------------------------------------------------------------------
 
 
-def _dataset(model, cfg, fig):
+def _dataset(model, cfg, notes):
     path = Path(cfg.data).expanduser()
     if not path.is_file():
-        fig.notes.append(f"no dataset at {path}: section 4 skipped (--data PATH)")
+        notes.append(f"no dataset at {path}: section 4 skipped (--data PATH)")
         return [], None, None
     from .evaluation.answers import Checker
     from .evaluation.datasets import load_dataset
@@ -175,11 +154,12 @@ def _fallback_prompt() -> str:
     return f"Question: {FALLBACK_QUESTION}\nAnswer:"
 
 
-def _steps(engine, prompt, s: Settings, M: int) -> list[tuple[float, float, float]]:
+def _steps(engine, prompt, s: Settings, M: int, proof: list | None = None) -> list[tuple[float, float, float]]:
     """(step seconds, seconds in llama_decode, CPU seconds outside it) of every step
     with all M sequences live. The CPU time (this thread's) does not grow when other
-    programs take the cores, so it shows the work done outside llama_decode."""
-    timed = _TimedEngine(engine)
+    programs take the cores, so it shows the work done outside llama_decode.
+    ``proof``: gets, per backend row, whether its nucleus was proved (section S)."""
+    timed = _TimedEngine(engine, s if proof is not None else None, proof)
     out, last = [], None
     for ev in generate(timed, prompt, s):
         if isinstance(ev, StepFinished):
@@ -193,8 +173,9 @@ def _steps(engine, prompt, s: Settings, M: int) -> list[tuple[float, float, floa
 class _TimedEngine:
     """The engine, with this thread's CPU time inside ``decode`` added up."""
 
-    def __init__(self, engine) -> None:
+    def __init__(self, engine, settings: Settings | None = None, proof: list | None = None) -> None:
         self._e = engine
+        self._s, self._proof = settings, proof
         self.cpu = 0.0
 
     def __getattr__(self, name):
@@ -203,9 +184,52 @@ class _TimedEngine:
     def decode(self, *args):
         t = time.thread_time()
         try:
-            return self._e.decode(*args)
+            out = self._e.decode(*args)
+            if self._s is not None and isinstance(out, sampling.Candidates) and len(out) > 1:
+                self._proof.extend(sampling.nucleus_proved(out, self._s.temperature, self._s.top_p).tolist())
+            return out
         finally:
             self.cpu += time.thread_time() - t
+
+
+def _sampling_paths(model, cfg, prompt, prompt_len, notes, log) -> list[SamplingFigures]:
+    """Section S: the same M-row steps through both paths, on two engines of equal shape."""
+    from .engine import llama as L
+
+    e = model.engine
+    top_n = e.top_n or min(L.DEFAULT_TOP_N, e.n_vocab // 4)
+    if not L.backend_sampling_available() or top_n < 2 * Settings().top_k_entropy:
+        notes.append("no backend sampling in this llama-cpp-python (or too small a vocabulary): section S skipped")
+        return []
+    M, out = cfg.max_seqs, []
+    kw = dict(n_ctx=prompt_len + M * (cfg.steps + 2) + 64, n_seq_max=M, n_threads=e.n_threads,
+              n_gpu_layers=e.n_gpu_layers, prompt_format=e.prompt_format, top_n=top_n)
+    with L.LlamaEngine(e.path, sampling="host", **kw) as old, L.LlamaEngine(e.path, sampling="backend", **kw) as new:
+        for tau in cfg.sampling_taus:
+            log(f"[S] τ={tau}: full logits + host sampling vs backend top-{top_n}, M={M}, "
+                f"{cfg.rounds} × {cfg.steps} steps")
+            s = model.settings(method="parallel", max_seqs=M, max_new_tokens=cfg.steps + 1, seed=cfg.seed,
+                               stop=(), temperature=tau)
+            rows, proof = {"host": [], "backend": []}, []
+            for _ in range(cfg.rounds):
+                rows["host"].extend(_steps(old, prompt, s, M))
+                rows["backend"].extend(_steps(new, prompt, s, M, proof))
+            for path, r in rows.items():
+                out.append(_sampling_row(path, tau, M, top_n if path == "backend" else 0, r,
+                                         (1 - sum(proof) / len(proof)) if path == "backend" and proof else None))
+    return out
+
+
+def _sampling_row(path, tau, M, top_n, rows, inexact) -> SamplingFigures:
+    step = statistics.median(t for t, _, _ in rows) if rows else float("nan")
+    dec = statistics.median(d for _, d, _ in rows) if rows else float("nan")
+    outside = statistics.median(t - d for t, d, _ in rows) if rows else float("nan")
+    cpu = statistics.median(c for _, _, c in rows) if rows else float("nan")
+    return SamplingFigures(
+        path=path, tau=tau, M=M, top_n=top_n, step_ms=1e3 * step, decode_ms=1e3 * dec, outside_ms=1e3 * outside,
+        outside_cpu_ms=1e3 * cpu, overhead_share=outside / step if step > 0 else None, tok_s=M / step,
+        inexact_rows=inexact, steps_measured=len(rows),
+    )
 
 
 def _shape_row(M, bare, eng) -> dict:
@@ -214,19 +238,12 @@ def _shape_row(M, bare, eng) -> dict:
     outside = statistics.median(t - d for t, d, _ in eng) if eng else float("nan")
     cpu = statistics.median(c for _, _, c in eng) if eng else float("nan")
     ceiling = statistics.median(bare)
-    return {
-        "M": M,
-        "ceiling_step_ms": 1e3 * ceiling,
-        "ceiling_tok_s": M / ceiling,
-        "engine_step_ms": 1e3 * step,
-        "engine_decode_ms": 1e3 * dec,
-        "engine_outside_ms": 1e3 * outside,
-        "engine_outside_cpu_ms": 1e3 * cpu,
-        "engine_tok_s": M / step,
-        "overhead_share": outside / step if step > 0 else None,
-        "engine_vs_ceiling": ceiling / step if step > 0 else None,
-        "steps_measured": len(eng),
-    }
+    return ShapeFigures(
+        M=M, ceiling_step_ms=1e3 * ceiling, ceiling_tok_s=M / ceiling, engine_step_ms=1e3 * step,
+        engine_decode_ms=1e3 * dec, engine_outside_ms=1e3 * outside, engine_outside_cpu_ms=1e3 * cpu,
+        engine_tok_s=M / step, overhead_share=outside / step if step > 0 else None,
+        engine_vs_ceiling=ceiling / step if step > 0 else None, steps_measured=len(eng),
+    )
 
 
 def _calibrate(model, cfg, fmt, log) -> float:
@@ -274,7 +291,7 @@ def _eager_vs_parallel(model, cfg, items, fmt, checker, theta, log) -> list[dict
     return out
 
 
-def _eager_row(runs, theta, cfg) -> dict:
+def _eager_row(runs, theta, cfg) -> EagerFigures:
     from .evaluation.metrics import paired_bootstrap
 
     tot = {m: {k: sum(r[m][k] for r in runs) for k in ("wall_s", "decode_s", "generated", "decoded", "sequences")}
@@ -282,23 +299,18 @@ def _eager_row(runs, theta, cfg) -> dict:
     pp = [float(r["parallel"]["pass"]) for r in runs]
     pe = [float(r["eager"]["pass"]) for r in runs]
     d = paired_bootstrap(pp, pe, metric="pass@k", seed=cfg.seed)
-    return {
-        "theta": theta,
-        "items": len(runs),
-        "totals": tot,
-        "speedup_wall": tot["parallel"]["wall_s"] / tot["eager"]["wall_s"],
-        "token_ratio": tot["eager"]["generated"] / max(1, tot["parallel"]["generated"]),
-        "decoded_ratio": tot["eager"]["decoded"] / max(1, tot["parallel"]["decoded"]),
-        "seqs_per_prompt_eager": tot["eager"]["sequences"] / len(runs),
-        "passk_parallel": sum(pp) / len(pp),
-        "passk_eager": sum(pe) / len(pe),
-        "passk_diff": d.value,
-        "passk_diff_ci95": [d.low, d.high],
-        "runs": runs,
-    }
+    return EagerFigures(
+        theta=theta, items=len(runs), totals=tot,
+        speedup_wall=tot["parallel"]["wall_s"] / tot["eager"]["wall_s"],
+        token_ratio=tot["eager"]["generated"] / max(1, tot["parallel"]["generated"]),
+        decoded_ratio=tot["eager"]["decoded"] / max(1, tot["parallel"]["decoded"]),
+        seqs_per_prompt_eager=tot["eager"]["sequences"] / len(runs),
+        passk_parallel=sum(pp) / len(pp), passk_eager=sum(pe) / len(pe),
+        passk_diff=d.value, passk_diff_ci95=[d.low, d.high], runs=runs,
+    )
 
 
-def _highlevel(model, cfg, prompts, stop, runs, log) -> dict:
+def _highlevel(model, cfg, prompts, stop, runs, log) -> HighLevelFigures:
     from .engine import llama as L
 
     e = model.engine
@@ -320,19 +332,15 @@ def _highlevel(model, cfg, prompts, stop, runs, log) -> dict:
             s = model.settings(method="parallel", max_seqs=cfg.max_seqs,
                                max_new_tokens=cfg.max_new_tokens, seed=cfg.seed, stop=tuple(stop))
             ours_par += collect(model.stream(prompt, s)).stats.wall_s
-    return {
-        "prompts": len(prompts),
-        "highlevel_wall_s": hl_s,
-        "highlevel_tokens": hl_tokens,
-        "parallel_wall_s": ours_par,
-        "eager_wall_s": ours_eager or None,
-        "speedup_parallel": hl_s / ours_par if ours_par else None,
-        "speedup_eager": hl_s / ours_eager if ours_eager else None,
-        "sampler": "library defaults (top_k=40, min_p=0.05) with temperature 0.6, top_p 0.95",
-    }
+    return HighLevelFigures(
+        prompts=len(prompts), highlevel_wall_s=hl_s, highlevel_tokens=hl_tokens, parallel_wall_s=ours_par,
+        eager_wall_s=ours_eager or None, speedup_parallel=hl_s / ours_par if ours_par else None,
+        speedup_eager=hl_s / ours_eager if ours_eager else None,
+        sampler="library defaults (top_k=40, min_p=0.05) with temperature 0.6, top_p 0.95",
+    )
 
 
-def _memory(model, cfg) -> dict:
+def _memory(model, cfg) -> MemoryFigures:
     from .api import load
 
     e = model.engine
@@ -354,22 +362,15 @@ def _memory(model, cfg) -> dict:
     finally:
         small.close()
     reasons = [q.finish_reason for q in r.sequences]
-    return {
-        "prompt_tokens": P,
-        "sequences": M,
-        "suffix_tokens": S,
-        "n_ctx": n_ctx,
-        "peak_kv_cells": r.stats.peak_kv_cells,
-        "naive_kv_cells": naive,
-        "kv_ratio_naive_vs_peak": naive / max(1, r.stats.peak_kv_cells),
-        "generated_tokens": r.stats.generated_tokens,
-        "context_full": reasons.count("context_full"),
-        "rss_before_load_mib": rss0 / 1024 if rss0 else None,
-        "rss_loaded_mib": rss1 / 1024 if rss1 else None,
-        "rss_after_run_mib": rss2 / 1024 if rss2 else None,
-        "rss_run_growth_mib": (rss2 - rss1) / 1024 if rss1 and rss2 else None,
-        "rss_peak_mib": (_rss_kib("VmHWM") or 0) / 1024 or None,
-    }
+    return MemoryFigures(
+        prompt_tokens=P, sequences=M, suffix_tokens=S, n_ctx=n_ctx, peak_kv_cells=r.stats.peak_kv_cells,
+        naive_kv_cells=naive, kv_ratio_naive_vs_peak=naive / max(1, r.stats.peak_kv_cells),
+        generated_tokens=r.stats.generated_tokens, context_full=reasons.count("context_full"),
+        rss_before_load_mib=rss0 / 1024 if rss0 else None, rss_loaded_mib=rss1 / 1024 if rss1 else None,
+        rss_after_run_mib=rss2 / 1024 if rss2 else None,
+        rss_run_growth_mib=(rss2 - rss1) / 1024 if rss1 and rss2 else None,
+        rss_peak_mib=(_rss_kib("VmHWM") or 0) / 1024 or None,
+    )
 
 
 def _rss_kib(key: str = "VmRSS") -> int | None:
@@ -380,65 +381,3 @@ def _rss_kib(key: str = "VmRSS") -> int | None:
     except OSError:
         pass
     return None
-
-
-# output ----------------------------------------------------------------------
-
-
-def format_table(fig: Figures) -> str:
-    """The figures as a plain-text table (ratios first: they are what the run shows)."""
-    L = [f"eager bench ({'quick' if fig.config['quick'] else 'full'}) · {Path(fig.model).name} · "
-         f"{fig.n_threads} threads · {fig.wall_s:.0f} s · load average "
-         f"{' → '.join(f'{x:.1f}' for x in fig.load_average if x is not None)}"]
-    L.append("")
-    L.append("1-2  ceiling (bare llama_decode) vs engine (full parallel), per step, medians")
-    L.append(f"     {'M':>3} {'ceiling ms':>11} {'engine ms':>10} {'in decode':>10} {'outside':>9} "
-             f"{'outside %':>10} {'ceiling tok/s':>14} {'engine tok/s':>13} {'outside CPU ms':>15}")
-    for r in fig.shapes:
-        L.append(f"     {r['M']:>3} {r['ceiling_step_ms']:>11.1f} {r['engine_step_ms']:>10.1f} "
-                 f"{r['engine_decode_ms']:>10.1f} {r['engine_outside_ms']:>9.2f} "
-                 f"{100 * (r['overhead_share'] or 0):>9.1f}% {r['ceiling_tok_s']:>14.1f} {r['engine_tok_s']:>13.1f} "
-                 f"{r['engine_outside_cpu_ms']:>15.2f}")
-    h = fig.highlevel
-    if h:
-        L.append("")
-        L.append(f"3    high-level Llama, {fig.config['max_seqs']} samples one after another "
-                 f"({h['prompts']} prompt{'s' if h['prompts'] != 1 else ''}; {h['sampler']})")
-        L.append(f"     high-level {h['highlevel_wall_s']:.1f} s · our parallel {h['parallel_wall_s']:.1f} s "
-                 f"({_x(h['speedup_parallel'])} faster)"
-                 + (f" · our EAGer-init {h['eager_wall_s']:.1f} s ({_x(h['speedup_eager'])} faster)"
-                    if h.get("eager_wall_s") else ""))
-    e = fig.eager
-    if e:
-        tp, te = e["totals"]["parallel"], e["totals"]["eager"]
-        L.append("")
-        L.append(f"4    EAGer-init vs full parallel, {e['items']} MAWPS SingleOp items, M = "
-                 f"{fig.config['max_seqs']}, θ = {e['theta']:.3f} (calibrated)")
-        L.append(f"     {'':<10} {'generated':>10} {'decoded':>9} {'wall s':>8} {'seqs/prompt':>12} {'Pass@k':>7}")
-        L.append(f"     {'parallel':<10} {tp['generated']:>10} {tp['decoded']:>9} {tp['wall_s']:>8.1f} "
-                 f"{tp['sequences'] / e['items']:>12.1f} {e['passk_parallel']:>7.2f}")
-        L.append(f"     {'eager':<10} {te['generated']:>10} {te['decoded']:>9} {te['wall_s']:>8.1f} "
-                 f"{te['sequences'] / e['items']:>12.1f} {e['passk_eager']:>7.2f}")
-        lo, hi = e["passk_diff_ci95"]
-        L.append(f"     EAGER: {_x(e['speedup_wall'])} less wall time, {e['token_ratio']:.2f}× the generated "
-                 f"tokens; Pass@k {e['passk_diff']:+.2f} (95% CI {lo:+.2f} to {hi:+.2f})")
-    m = fig.memory
-    if m:
-        L.append("")
-        L.append(f"5    memory: {m['sequences']} sequences × {m['suffix_tokens']} tokens after a "
-                 f"{m['prompt_tokens']}-token shared prompt, in a {m['n_ctx']}-cell context")
-        L.append(f"     peak KV cells {m['peak_kv_cells']} vs {m['naive_kv_cells']} unshared "
-                 f"({m['kv_ratio_naive_vs_peak']:.1f}× fewer); context_full: {m['context_full']}; "
-                 f"RSS grew {m['rss_run_growth_mib'] or 0:.0f} MiB during the run "
-                 f"(process {m['rss_after_run_mib'] or 0:.0f} MiB)")
-    for n in fig.notes:
-        L.append(f"note: {n}")
-    return "\n".join(L)
-
-
-def _x(v) -> str:
-    return "n/a" if v is None else f"{v:.1f}×"
-
-
-def write_json(fig: Figures, path: str | Path) -> None:
-    Path(path).expanduser().write_text(json.dumps(fig.to_json(), indent=1) + "\n", encoding="utf-8")

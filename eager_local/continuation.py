@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
+from . import branch_region
 from .errors import ContextError
 from .events import Event
 from .result import RunResult
@@ -84,9 +85,11 @@ def rebuild_tree(run, keep_candidates: bool = False) -> None:
 def _rebuild(run) -> list[tuple[int, int]]:
     """The previous tree as live-sequence records; the missed forks that fit the new cap."""
     prev = run.resume
-    rebuild_tree(run)
+    rebuild_tree(run, keep_candidates=run.settings.record_candidates > 0)
     room = run.settings.max_seqs - len(run.tree.sequences)
-    return missed_forks(prev, run.settings.theta)[: max(0, room)]
+    points = branch_region.keep_points(missed_forks(prev, run.settings.theta), prev.sequences,
+                                       run.settings.branch_region, run.model and run.model.think)
+    return points[: max(0, room)]
 
 
 def scaffolds(run, points, prompt_slot: int) -> dict[int, LiveSequence]:
@@ -117,6 +120,7 @@ def _fork_missed(run, p: int, i: int, scaffold: LiveSequence) -> Iterator[Event]
     tok = c if parent.tokens[i] == a else a
     h = parent.entropies[i]
     child = yield from run.fork(parent, i, h, parent.tokens[i], tok, kv_source=scaffold)
-    if run.settings.record_candidates:
-        child.candidates = [None] * i
-    yield from run.take(child, tok, h, parent.top2[i], None)
+    # the child inherits the parent's recorded candidates (None when the parent has none);
+    # its token was drawn from the parent's distribution at i: the same candidates
+    cands = parent.candidates[i] if parent.candidates is not None else None
+    yield from run.take(child, tok, h, parent.top2[i], cands)

@@ -24,7 +24,7 @@ import threading
 import time
 from typing import Iterable, Iterator
 
-from . import continuation, sampling
+from . import branch_region, continuation, sampling
 from .engine.base import Engine, SlotPool
 from .errors import ContextError, PromptError, SettingsError
 from .events import (
@@ -83,10 +83,9 @@ def collect(events: Iterable[Event]) -> RunResult:
 
 def fork_by_hand(engine: Engine, result: RunResult, seq: int, pos: int, token: int, *,
                  model: ModelInfo | None = None, cancel: threading.Event | None = None) -> Iterator[Event]:
-    """Continue a finished run with one sequence forked by hand: at token ``pos`` of
-    ``seq`` it takes ``token`` and decodes on, sharing the prefix's KV (re-prefilled once,
-    as a continuation does); the other sequences stay as they are. Its fork is marked
-    ``manual``. The only controller code of manual forks (the rest: manual_fork.py)."""
+    """Continue a finished run with one new sequence, forked by hand (marked ``manual``) at
+    token ``pos`` of ``seq`` where it takes ``token``; the others stay as they are. The
+    engine-facing steps are manual_fork.start_manual, hooked in as the run's ``start_from``."""
     from .manual_fork import start_manual
 
     settings = result.settings.with_(max_seqs=len(result.sequences) + 1)
@@ -308,6 +307,7 @@ class _Run:
                 and h >= s.theta
                 and len(self.tree.sequences) < s.max_seqs
                 and q.since_fork < s.monitor_window
+                and branch_region.may_fork(s.branch_region, q.text, self.model and self.model.think)
             ):
                 a, c = top2
                 child = yield from self.fork(q, len(q.tokens), h, a, c, kv_source=q)

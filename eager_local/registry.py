@@ -15,6 +15,7 @@ from pathlib import Path
 
 from . import locations
 from .errors import ConfigError, EagerError, ModelError
+from .settings import Settings
 from .user_files import expand_path
 
 KEYS = {
@@ -27,8 +28,11 @@ KEYS = {
     "theta": (int, float),
     "sha256": str,
     "description": str,
+    "think": list,
 }
 FORMATS = ("raw", "chat")
+DEFAULT_THETA = Settings().theta
+"""θ for a model without its own ``theta`` (the paper's 2.0, for 3B-20B models)."""
 
 
 @dataclass(frozen=True)
@@ -41,9 +45,12 @@ class ModelSpec:
     """GGUF file (``~`` expanded when resolved)."""
     package: str | None = None
     """Package whose ``assemble(path)`` writes the GGUF (the embedded default model)."""
-    n_ctx: int = 8192
-    n_gpu_layers: int = 0
-    prompt_format: str = "raw"
+    n_ctx: int | None = None
+    """KV cells of the context; None: the file's training context, capped to fit memory."""
+    n_gpu_layers: int | None = None
+    """Layers to offload (-1 = all); None: all when llama.cpp has a GPU backend, else 0."""
+    prompt_format: str | None = None
+    """``raw`` or ``chat``; None: chat when the file has a chat template."""
     stop: tuple[str, ...] = ()
     theta: float | None = None
     """Default entropy threshold for this model (calibrate it with `eager calibrate`)."""
@@ -51,10 +58,19 @@ class ModelSpec:
     description: str = ""
     origin: str = ""
     """The models.toml this entry came from."""
+    think: tuple[str, ...] | None = None
+    """Think markers (start, end) of a reasoning model; () for none; None: from the file."""
+    notes: tuple[str, ...] = ()
+    """What ``apply_file_defaults`` chose, one line each (for the notice on stderr)."""
 
     @property
     def source(self) -> str:
         return f"package {self.package}" if self.package else str(self.path)
+
+    @property
+    def default_theta(self) -> float:
+        """The one θ rule (CLI, API, TUI, server): the model's ``theta``, else the default."""
+        return self.theta if self.theta is not None else DEFAULT_THETA
 
 
 @dataclass(frozen=True)
@@ -159,6 +175,11 @@ def _read(f: Path) -> tuple[str | None, dict[str, dict]]:
             fields["theta"] = float(fields["theta"])
             if not 0 <= fields["theta"] < float("inf"):
                 raise ConfigError(f"{where}: theta must be a number ≥ 0")
+        if "think" in fields:
+            t = fields["think"]
+            if t and (len(t) != 2 or not all(isinstance(x, str) and x for x in t)):
+                raise ConfigError(f'{where}: think must be ["<start>", "<end>"] (or [] for none)')
+            fields["think"] = tuple(t)
         if "stop" in fields:
             if not all(isinstance(x, str) and x for x in fields["stop"]):
                 raise ConfigError(f"{where}: stop must be a list of non-empty strings")
@@ -192,6 +213,43 @@ def model_path(spec: ModelSpec, *, assemble: bool = True) -> Path:
         raise ModelError(f"could not assemble {spec.alias!r} into {target}: {e}") from None
 
 
+def apply_file_defaults(spec: ModelSpec, *, gpu: bool = False, memory: int | None = None) -> ModelSpec:
+    """``spec`` with every key models.toml left unset taken from the GGUF file.
+
+    prompt_format: chat when the file has a chat template; n_ctx: its training
+    context, capped so the KV cache fits in memory; think: markers in its
+    template; n_gpu_layers: all when ``gpu`` (llama.cpp has a GPU backend).
+    ``notes`` says what was chosen. The embedded model is assembled if needed.
+    """
+    from . import gguf_metadata as gm
+    from .model_file import check_gguf
+
+    changes, notes = {}, []
+    if spec.n_ctx is None or spec.prompt_format is None or spec.think is None:
+        path = model_path(spec)
+        check_gguf(path)  # before the metadata reader sees the file
+        facts = gm.read_facts(path)
+        if spec.prompt_format is None:
+            changes["prompt_format"] = "chat" if facts.chat_template else "raw"
+            notes.append("prompt format " + ("chat (the file's chat template)" if facts.chat_template
+                                             else "raw (the file has no chat template)"))
+        if spec.n_ctx is None:
+            changes["n_ctx"], why = gm.default_n_ctx(facts, memory or gm.physical_memory())
+            notes.append(f"context {changes['n_ctx']} cells ({why})")
+        if spec.think is None:
+            changes["think"] = facts.think or ()
+            if facts.think:
+                notes.append(f"reasoning model: thinks inside {' … '.join(facts.think)}")
+        layers = f"all {facts.n_layer} layers" if facts.n_layer else "all layers"
+    else:
+        layers = "all layers"
+    if spec.n_gpu_layers is None:
+        changes["n_gpu_layers"] = -1 if gpu else 0
+        notes.append(f"{layers} on the GPU (-ngl 0 keeps them on the CPU)" if gpu else
+                     f"{layers} on the CPU (this llama.cpp has no GPU backend)")
+    return replace(spec, notes=spec.notes + tuple(notes), **changes)
+
+
 def _chunks_size(mod) -> int:
     try:
         return sum(p.stat().st_size for p in mod.chunk_paths())
@@ -211,14 +269,12 @@ def expected_sha256(spec: ModelSpec) -> str | None:
 
 
 def default_theta(model: str | None) -> float:
-    """θ for a model when none is given: its models.toml ``theta``, else the paper's default."""
-    from .settings import Settings
-
+    """θ for a model when none is given: the one rule (``ModelSpec.default_theta``)."""
     try:
         spec = load_registry().get(model)
     except EagerError:
-        return Settings().theta  # the model error is reported when the model is loaded
-    return spec.theta if spec.theta is not None else Settings().theta
+        return DEFAULT_THETA  # the model error is reported when the model is loaded
+    return spec.default_theta
 
 
 def describe_model(spec: ModelSpec, verify: bool = False) -> dict:
@@ -228,7 +284,7 @@ def describe_model(spec: ModelSpec, verify: bool = False) -> dict:
 
     row = {"alias": spec.alias, "source": spec.source, "n_ctx": spec.n_ctx,
            "n_gpu_layers": spec.n_gpu_layers, "prompt_format": spec.prompt_format,
-           "description": spec.description, "origin": spec.origin}
+           "theta": spec.default_theta, "description": spec.description, "origin": spec.origin}
     try:
         path = model_path(spec, assemble=False)
     except ModelError as e:

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from .final_answer import final_answer
 from .settings import Settings
+
+_SETTING_NAMES = frozenset(Settings.__dataclass_fields__)
 
 FINISH_REASONS = ("eog", "stop", "length", "context_full", "cancelled")
 
@@ -23,6 +26,19 @@ class ModelInfo:
     """Absolute path of the GGUF file."""
     sha256: str | None
     """Digest of the file (cached per path, size and mtime)."""
+    n_ctx: int | None = None
+    """KV cells of the context the model was loaded with."""
+    n_gpu_layers: int | None = None
+    """Layers offloaded to the GPU (-1 = all)."""
+    prompt_format: str | None = None
+    """``raw`` or ``chat``."""
+    think: tuple[str, ...] | None = None
+    """Think markers (start, end) of a reasoning model, else None."""
+
+    def load_params(self) -> dict:
+        """The effective load values, reported beside the settings in ``params``."""
+        return {"n_ctx": self.n_ctx, "n_gpu_layers": self.n_gpu_layers,
+                "prompt_format": self.prompt_format, "think": list(self.think) if self.think else None}
 
 
 @dataclass(frozen=True)
@@ -133,6 +149,7 @@ class RunResult:
                 "entropies": [round(float(h), 6) for h in s.entropies],
                 "text": s.text,
                 "finish_reason": s.finish_reason,
+                "answer": final_answer(s.text, self.model.think if self.model else None),
             }
             if s.pieces is not None:
                 d["pieces"] = list(s.pieces)
@@ -144,7 +161,7 @@ class RunResult:
             if self.model is None
             else {"alias": self.model.alias, "path": self.model.path, "sha256": self.model.sha256},
             "prompt": self.prompt,
-            "params": self.settings.to_dict(),
+            "params": {**self.settings.to_dict(), **(self.model.load_params() if self.model else {})},
             "sequences": seqs,
             "branches": [
                 {
@@ -177,7 +194,7 @@ class RunResult:
         from .run_file import check_run_doc
 
         check_run_doc(doc)
-        params = dict(doc["params"])
+        params = {k: v for k, v in doc["params"].items() if k in _SETTING_NAMES}
         params["stop"] = tuple(params.get("stop", ()))
         settings = Settings(**params)
         seqs = tuple(
@@ -220,5 +237,8 @@ class RunResult:
             steps=int(st.get("steps", 0)),
         )
         m = doc.get("model")
-        model = None if m is None else ModelInfo(m.get("alias"), m["path"], m.get("sha256"))
+        p = doc["params"]
+        think = tuple(p["think"]) if p.get("think") else None
+        model = None if m is None else ModelInfo(m.get("alias"), m["path"], m.get("sha256"), p.get("n_ctx"),
+                                                 p.get("n_gpu_layers"), p.get("prompt_format"), think)
         return cls(doc.get("prompt", ""), settings, seqs, forks, stats, model)

@@ -18,6 +18,9 @@ from .settings import Settings
 
 FINISH_REASONS = ("eog", "stop", "length", "context_full", "cancelled")
 _SETTING_NAMES = frozenset(Settings.__dataclass_fields__)
+#: the load values reported beside the settings in ``params`` (``ModelInfo.load_params``)
+_LOAD_PARAMS = {"n_ctx": (int, None), "n_gpu_layers": (int, None), "prompt_format": (str, None),
+                "think": (list, None)}
 
 
 class RunFileError(OutputError):
@@ -27,22 +30,36 @@ class RunFileError(OutputError):
     title = "run file"
 
 
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not a number JSON allows")
-
-
 def loads(text: str | bytes, where: str) -> object:
-    """``json.loads`` refusing NaN/Infinity and runaway nesting, as a ``RunFileError``."""
+    """``json.loads`` refusing NaN/Infinity (naming where they are) and runaway nesting,
+    as a ``RunFileError``."""
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        obj = json.loads(text)
     except RecursionError:
         raise RunFileError(f"{where}: JSON nested too deeply") from None
     except UnicodeDecodeError:
         raise RunFileError(f"{where}: not UTF-8 text") from None
     except json.JSONDecodeError as e:
         raise RunFileError(f"{where}: not valid JSON ({e.msg}, line {e.lineno} column {e.colno})") from None
-    except ValueError as e:
-        raise RunFileError(f"{where}: {e}") from None
+    bad = _nonfinite(obj, "")
+    if bad is not None:
+        raise RunFileError(f"{where}: {bad[0] or 'the document'}: {bad[1]} is not a number JSON allows")
+    return obj
+
+
+def _nonfinite(obj, path: str, depth: int = 0):
+    """(path, value) of the first NaN or infinity in a parsed document, else None."""
+    if isinstance(obj, float):
+        return None if math.isfinite(obj) else (path, obj)
+    if depth > 200:
+        return None
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else ()
+    for k, v in items:
+        if isinstance(v, (dict, list, float)):
+            hit = _nonfinite(v, f"{path}[{k}]" if isinstance(k, int) else (f"{path}.{k}" if path else k), depth + 1)
+            if hit is not None:
+                return hit
+    return None
 
 
 def read_json_file(path: str | Path, noun: str = "run file") -> dict:
@@ -140,14 +157,21 @@ def check_run_doc(doc, where: str = "run document") -> None:
 def _check_doc(doc) -> None:
     of(doc, dict, "the document")
     params = need(doc, "params", dict, "")
-    unknown = sorted(set(params) - _SETTING_NAMES)
+    unknown = sorted(set(params) - _SETTING_NAMES - set(_LOAD_PARAMS))
     if unknown:
         raise _Bad(f"params.{unknown[0]}: not a setting")
+    for k, kinds in _LOAD_PARAMS.items():
+        need(params, k, kinds, "params.", optional=True)
+    _strings(params.get("think") or [], "params.think")
+    for i, x in enumerate(need(params, "stop", list, "params.", optional=True) or ()):
+        of(x, str, f"params.stop[{i}]")
     try:
-        Settings(**{k: tuple(v) if k == "stop" and isinstance(v, list) else v
-                    for k, v in params.items()}).validate()
+        Settings(**{k: tuple(v) if k == "stop" else v
+                    for k, v in params.items() if k in _SETTING_NAMES}).validate()
     except EagerError as e:
         raise _Bad(f"params: {e.message}") from None
+    except (TypeError, ValueError) as e:
+        raise _Bad(f"params: {e}") from None
     need(doc, "prompt", str, "", optional=True)
     model = need(doc, "model", (dict, None), "", optional=True)
     if model is not None:
@@ -162,7 +186,8 @@ def _check_doc(doc) -> None:
     st = need(doc, "stats", dict, "")
     for k in ("prompt_tokens", "generated_tokens", "decoded_tokens", "n_sequences", "peak_kv_cells"):
         count(need(st, k, int, "stats."), f"stats.{k}")
-    for k in ("wall_s", "decode_s", "steps"):
+    need(st, "wall_s", float, "stats.")
+    for k in ("decode_s", "steps"):
         if k in st:
             of(st[k], int if k == "steps" else float, f"stats.{k}")
 
@@ -188,6 +213,7 @@ def _check_sequence(s, i: int, n: int) -> None:
             if len(v) != len(tokens) and not (key == "top2" and not v):
                 raise _Bad(f"{w}{key}: {len(v)} entries for {len(tokens)} tokens")
     need(s, "text", str, w)
+    need(s, "answer", (str, None), w, optional=True)
     if need(s, "finish_reason", str, w) not in FINISH_REASONS:
         raise _Bad(f"{w}finish_reason: {_short(s['finish_reason'])} is not one of {', '.join(FINISH_REASONS)}")
 

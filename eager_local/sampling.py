@@ -21,8 +21,18 @@ Two exact ways to find the tokens that can matter:
   lies between Σ e^(max_g) and 64·Σ e^(max_g) over the groups left out; when the
   top-p cut falls at the same place for both ends of that interval, the cut is
   the exact one. A row where it does not (or where too few tokens are certain)
-  goes through the reference cut instead. Both give the same tokens, entropies
+  goes through the exact nucleus (``_row_nucleus``) instead: one pass of
+  weights and their sum, a threshold estimated from a strided sample and
+  checked on the whole row, and a sort of only the tokens above it. No row
+  sorts the vocabulary, however flat. All give the same tokens, entropies
   (to ~1e-12) and sampled draws (probabilities differ by < 3e-8, relative).
+
+* Backend candidates (``Candidates``): llama.cpp's ``top_k(N)`` hands back the
+  N best logits of each row. The top-K entropy (K ≤ N) and the top two are
+  exact; the top-p cut is exact when the mass left out, at most (V − N) times
+  the N-th token's weight, cannot move it (``RowDist.exact``); otherwise the
+  row is cut at top-p of the N candidates' own mass, as llama.cpp's
+  ``top_k → top_p`` chain does. docs/sampling.md has the measurements.
 """
 
 from __future__ import annotations
@@ -30,6 +40,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from .errors import SettingsError
 
 #: Tokens further than this (in nats, after temperature) below the best are dropped.
 WINDOW_NATS = 30.0
@@ -39,8 +51,10 @@ GROUP = 64
 MIN_GROUPS = 24
 #: Relative slack on the left-out mass when certifying the top-p cut (float rounding).
 _SLACK = 1e-5
-#: Leading tokens sorted by the reference cut when top-p allows a cut list.
-_HEAD = 512
+#: Vocabularies at least this large take ``_row_nucleus`` (smaller ones are sorted).
+_NUCLEUS_MIN_VOCAB = 16384
+#: Stride of the sample that estimates a row's nucleus threshold.
+_STRIDE = 64
 #: Listed probabilities are within this relative error of the reference's.
 _PROB_RTOL = 1e-6
 
@@ -58,6 +72,58 @@ class RowDist:
     cover: float = 1.0
     """Largest top-p that ``sample_top_p`` may use: 1.0 means ``ids`` hold every
     token that can matter; less means the list was cut after the top-p nucleus."""
+    exact: bool = True
+    """False when ``ids`` are backend candidates that could not be proved to hold
+    the top-p nucleus: the cut is then taken over the candidates' own mass."""
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """The N best logits of each row, as llama.cpp's backend ``top_k(N)`` hands them back.
+
+    ``distributions`` takes it in place of full rows; ``c[i]`` is row i (one row)."""
+
+    ids: np.ndarray
+    """Token ids, rows × N, descending logit (ties: lower id first)."""
+    logits: np.ndarray
+    """Their logits (float32, before temperature), rows × N."""
+    n_vocab: int
+    """Tokens in the vocabulary: every token left out has a logit ≤ the N-th."""
+
+    @staticmethod
+    def from_unsorted(ids: np.ndarray, logits: np.ndarray, n_vocab: int) -> "Candidates":
+        """Sort each row (the backend's top-k is in no particular order)."""
+        order = np.lexsort((ids, -logits), axis=1)
+        return Candidates(np.take_along_axis(ids, order, axis=1),
+                          np.take_along_axis(logits, order, axis=1), int(n_vocab))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.ids.shape
+
+    def __len__(self) -> int:
+        return self.ids.shape[0]
+
+    def __getitem__(self, key) -> "Candidates":
+        if isinstance(key, tuple) and key and key[0] is None:  # row[None, :]: a row is already 2-D
+            if len(self) != 1:
+                raise IndexError("only a single row can take a new leading axis")
+            return self
+        if isinstance(key, (int, np.integer)):
+            key = slice(key, key + 1 if key != -1 else None)
+        return Candidates(self.ids[key], self.logits[key], self.n_vocab)
+
+    def copy(self) -> "Candidates":
+        return Candidates(self.ids.copy(), self.logits.copy(), self.n_vocab)
+
+    @staticmethod
+    def stack(rows: "list[Candidates]") -> "Candidates":
+        """Rows (each a ``Candidates``) as one."""
+        return Candidates(np.concatenate([r.ids for r in rows]), np.concatenate([r.logits for r in rows]),
+                          rows[0].n_vocab)
+
+    def __array__(self, *args, **kwargs):  # not full rows: never let numpy guess
+        raise TypeError("Candidates hold the best N logits of each row, not full rows")
 
 
 def distributions(
@@ -78,17 +144,44 @@ def distributions(
     lower bound of the row's mass (too high by at most 63× the mass left out,
     ~1e-6 typically); the draws of ``sample_top_p`` are exact either way.
     """
+    tau = max(float(temperature), 1e-6)  # epsilon guard: τ → 0 is argmax
+    if isinstance(logits, (list, tuple)) and logits and isinstance(logits[0], Candidates):
+        logits = Candidates.stack(list(logits))
+    if isinstance(logits, Candidates):
+        return _from_candidates(logits, tau, int(k), float(top_p))
     x = np.asarray(logits)
     if x.ndim == 1:
         x = x[None, :]
-    tau = max(float(temperature), 1e-6)  # epsilon guard: τ → 0 is argmax
     need = max(int(need), int(k), 2)
     out: list[RowDist | None] = [None] * x.shape[0]
     if top_p < 1.0 and _grouped_ok(x.shape[1], need):
         out = _grouped(x, tau, k, float(top_p), need, exact_probs)
+    wide = top_p < 1.0 and x.shape[1] >= _NUCLEUS_MIN_VOCAB
+    scratch = np.empty(x.shape[1], dtype=np.float64) if wide else None
     for i, d in enumerate(out):
         if d is None:
-            out[i] = _row_window(x[i], tau, k, top_p)
+            out[i] = _row_nucleus(x[i], tau, k, top_p, need, scratch) if wide else _row_window(x[i], tau, k)
+    return out
+
+
+def _from_candidates(c: Candidates, tau: float, k: int, top_p: float) -> list[RowDist]:
+    """One ``RowDist`` per row of backend candidates (module docstring)."""
+    R, n = c.ids.shape
+    if k > n:
+        raise SettingsError(f"top-k-entropy {k} exceeds the {n} candidates the engine keeps per row: "
+                            "raise its top_n or use host sampling")
+    # 1-3. temperature, weights relative to the best candidate, the proof of the cut
+    w, z_lo, proved = _candidate_weights(c, tau, top_p)
+    # 4. top-K entropy over the first k (exact: every one of them is a candidate)
+    p = w[:, :k] / w[:, :k].sum(axis=1, keepdims=True)
+    h = -(p * np.log(np.where(p > 0, p, 1.0))).sum(axis=1)
+    probs = w / z_lo[:, None]
+    out = []
+    for i in range(R):
+        if proved[i]:  # probabilities of the whole row, high by at most the mass left out
+            out.append(RowDist(c.ids[i], probs[i], float(h[i]), top_p))
+        else:  # the policy: top-p of the candidates' own mass (docs/sampling.md)
+            out.append(RowDist(c.ids[i], probs[i], float(h[i]), 1.0, exact=False))
     return out
 
 
@@ -152,47 +245,87 @@ def _grouped(
     # 6. top-K entropy over the first k
     p = w[:, :k] / w[:, :k].sum(axis=1, keepdims=True)
     h = -(p * np.log(np.where(p > 0, p, 1.0))).sum(axis=1)
-    out: list[RowDist | None] = []
-    for i in range(R):
-        if ok[i]:
-            n = int(certain[i])
-            out.append(RowDist(ids[i, :n], probs[i, :n], float(h[i]), top_p))
-        else:
-            out.append(None)
-    return out
+    return [RowDist(ids[i, : certain[i]], probs[i, : certain[i]], float(h[i]), top_p) if ok[i] else None
+            for i in range(R)]
 
 
-def _row_window(row: np.ndarray, tau: float, k: int, top_p: float = 1.0) -> RowDist:
-    """The reference cut for one row: every token within WINDOW_NATS of the best, sorted.
+def nucleus_proved(c: Candidates, temperature: float, top_p: float) -> np.ndarray:
+    """Per row: whether the candidates provably hold the top-p nucleus (``RowDist.exact``)."""
+    return _candidate_weights(c, max(float(temperature), 1e-6), float(top_p))[2]
 
-    With ``top_p`` < 1 only the leading tokens are sorted when they certainly hold
-    the nucleus (the list is then cut after it, and the others' mass is exact).
-    """
+
+def _candidate_weights(c: Candidates, tau: float, top_p: float):
+    n = c.ids.shape[1]
+    # 1. temperature; weights relative to the best candidate
+    z = c.logits.astype(np.float64) / tau
+    w = np.exp(z - z[:, :1])
+    # 2. the row's mass lies between the candidates' and that plus (V − N) × the N-th weight
+    z_lo = w.sum(axis=1)
+    z_hi = z_lo + (c.n_vocab - n) * w[:, -1]
+    # 3. the top-p cut is proved when both ends put it at the same candidate
+    cdf = np.cumsum(w, axis=1)
+    keep_lo = (cdf < top_p * z_lo[:, None] * (1 - _SLACK)).sum(axis=1) + 1
+    keep_hi = (cdf < top_p * z_hi[:, None] * (1 + _SLACK)).sum(axis=1) + 1
+    return w, z_lo, (keep_lo == keep_hi) & (keep_hi <= n)
+
+
+def _row_window(row: np.ndarray, tau: float, k: int) -> RowDist:
+    """The reference cut for one row: every token within WINDOW_NATS of the best, sorted."""
     best = row.max()
     ids = np.flatnonzero(row >= best - WINDOW_NATS * tau)
-    v = row[ids]
-    n = len(ids)
-    if top_p < 1.0 and n > 4 * _HEAD:
-        # the _HEAD best, sorted; tokens strictly above the last one are certain
-        head = np.argpartition(v, n - _HEAD)[n - _HEAD :]
-        head = head[np.lexsort((ids[head], -v[head]))]
-        certain = int((v[head] > v[head[-1]]).sum())
-        z = v[head].astype(np.float64) / tau
-        w = np.exp(z - z[0])
-        total = np.exp(v.astype(np.float64) / tau - z[0]).sum()
-        cdf = np.cumsum(w)
-        keep = int(np.searchsorted(cdf, top_p * total * (1 + _SLACK))) + 1
-        if keep <= certain and certain >= k:
-            p = w[:certain] / total
-            return RowDist(ids[head[:certain]].astype(np.int64), p, _entropy_of(w, k), top_p)
     # temperature, then sort the survivors by score, best first (ties: lower id first)
-    z = v.astype(np.float64) / tau
+    z = row[ids].astype(np.float64) / tau
     order = np.argsort(-z, kind="stable")
     ids, z = ids[order], z[order]
     # stable softmax over the survivors
     p = np.exp(z - z[0])
     p /= p.sum()
     return RowDist(ids.astype(np.int64), p, topk_entropy_sorted(p, k))
+
+
+def _row_nucleus(row: np.ndarray, tau: float, k: int, top_p: float, need: int, w: np.ndarray) -> RowDist:
+    """The exact top-p nucleus of one row without sorting the row (module docstring).
+
+    ``w``: float64 scratch space of the row's length (overwritten)."""
+    # 1. weights relative to the best token, in place, and the row's mass (float64: exact)
+    np.subtract(row, row.max(), out=w, dtype=np.float64)
+    np.multiply(w, 1.0 / tau, out=w)
+    np.exp(w, out=w)
+    total = float(w.sum())
+    target = top_p * total
+    # 2. a threshold estimated from a strided sample: the exact mass above its 8th best
+    #    value, plus the rest of the sample's sorted weights scaled by the stride
+    sample = np.sort(w[::_STRIDE])[::-1]
+    q = min(8, len(sample) - 1)
+    est = float(w[w >= sample[q]].sum()) + np.cumsum(sample[q + 1 :]) * _STRIDE
+    j = q + 1 + max(int(np.searchsorted(est, target)), -(-need // _STRIDE))
+    # 3. check it on the whole row; lower it until the tokens above hold the nucleus. The
+    #    floor holds it surely: all tokens below it weigh less than (1 - top_p) of the mass
+    floor = (1.0 - top_p) * total / len(row) / 2
+    while True:
+        t = max(sample[j] if j < len(sample) else floor, floor)
+        ids = np.flatnonzero(w >= t)
+        if t <= floor or (len(ids) >= need and float(w[ids].sum()) >= target):
+            break
+        j += 2 + j // 2
+    if len(ids) < need:  # a sure row: the nucleus is tiny, but ``need`` tokens are listed
+        ids = np.flatnonzero(w >= np.partition(w, len(w) - need)[len(w) - need])
+    # 4. sort only those, best first (ties: lower id first); they are the row's best tokens
+    ids = _by_value_desc(row[ids], ids)
+    wl = w[ids]
+    # 5. the cut: the first token where the cumulative mass reaches top_p
+    keep = int(np.searchsorted(np.cumsum(wl), target)) + 1
+    n = min(len(ids), max(keep, need))
+    return RowDist(ids[:n], wl[:n] / total, _entropy_of(wl, k), top_p)
+
+
+def _by_value_desc(v: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """``ids`` ordered by descending ``v`` (float32), ties by lower id, in one int64 sort:
+    the float's bits made monotone, shifted above the id."""
+    b = (np.negative(v, dtype=np.float32) + np.float32(0.0)).view(np.int32)  # + 0.0: no -0.0
+    key = (b ^ ((b >> 31) & 0x7FFFFFFF)).astype(np.int64) << 32
+    key |= ids
+    return np.sort(key) & 0xFFFFFFFF
 
 
 def _entropy_of(w: np.ndarray, k: int) -> float:
@@ -233,6 +366,8 @@ def top_two(dist: RowDist, logits_row: np.ndarray) -> tuple[int, int]:
     """The most and second most likely tokens (falls back to the full row if the cut kept one)."""
     if len(dist.ids) >= 2:
         return int(dist.ids[0]), int(dist.ids[1])
+    if isinstance(logits_row, Candidates):  # sorted already
+        return int(logits_row.ids[0, 0]), int(logits_row.ids[0, 1])
     row = np.asarray(logits_row)
     two = np.argpartition(row, -2)[-2:]
     a, b = (two[1], two[0]) if row[two[1]] >= row[two[0]] else (two[0], two[1])

@@ -43,6 +43,9 @@ class Settings:
     """Generated tokens without a fork after which a sequence stops being monitored."""
     record_candidates: int = 0
     """Keep this many top candidates (token, probability) per token, for inspection."""
+    branch_region: str = "auto"
+    """Where EAGER may fork: ``think`` (before a reasoning model's think end marker),
+    ``answer`` (after it), ``all``; ``auto``: think for reasoning models, all otherwise."""
 
     def __post_init__(self) -> None:
         # a lone string is one stop string, not one per character
@@ -87,6 +90,8 @@ class Settings:
             raise SettingsError("stop strings must be non-empty text: drop the empty ⟨stop⟩")
         if any(not _utf8(s) for s in self.stop):
             raise SettingsError("stop strings must be valid UTF-8 text: one holds bytes that are not")
+        if self.branch_region not in ("auto", "think", "answer", "all"):
+            raise SettingsError(f"⟨branch_region⟩ must be think, answer or all (got {self.branch_region!r})")
         if not isinstance(self.record_candidates, int) or self.record_candidates < 0:
             raise SettingsError(f"⟨record_candidates⟩ must be an integer ≥ 0 (got {self.record_candidates})")
         return self

@@ -49,18 +49,26 @@ def _retrip(signum: int) -> None:
             _thread.interrupt_main(signum)
 
 
-def _handler(signum, frame) -> None:
+def deferred(signum, frame) -> bool:
+    """True when the signal must wait (it landed inside a native callback, where an
+    exception would be swallowed); it is then delivered again until it can be raised.
+    Also True for a late repeat of a signal that was already raised."""
     repeat = _repeat.is_set()
     _repeat.clear()
     if _in_callback(frame):
         if not _pending.is_set():
             _pending.set()
             threading.Thread(target=_retrip, args=(signum,), daemon=True).start()
-        return
+        return True
     if repeat and not _pending.is_set():
-        return  # a late repeat of a signal that was already raised
+        return True
     _pending.clear()
-    raise KeyboardInterrupt
+    return False
+
+
+def _handler(signum, frame) -> None:
+    if not deferred(signum, frame):
+        raise KeyboardInterrupt
 
 
 def guard() -> None:

@@ -19,8 +19,10 @@ WORDS = ["▁the", "▁a", "▁cat", "▁dog", "▁is", "▁on", "▁mat", "▁a
 def build_tiny_gguf(path: Path, *, seed: int = 0, n_embd: int = 64, n_layer: int = 2,
                     n_head: int = 4, n_head_kv: int = 2, n_ff: int = 128,
                     n_ctx_train: int = 4096, logit_scale: float = 1.0, arch: str = "llama",
-                    byte_tokens: bool = True, nan_weights: bool = False) -> Path:
-    """Write the model to ``path`` and return it. ``logit_scale`` sharpens the output.
+                    byte_tokens: bool = True, nan_weights: bool = False,
+                    chat_template: str | None = None, extra_tokens: tuple[str, ...] = ()) -> Path:
+    """Write the model to ``path`` and return it. ``logit_scale`` sharpens the output;
+    ``chat_template`` and ``extra_tokens`` (user-defined, e.g. think markers) are optional.
 
     Hostile variants for the reliability tests: ``arch`` (an architecture llama.cpp
     does not know, or an encoder-only one), ``byte_tokens=False`` (a SentencePiece
@@ -34,6 +36,9 @@ def build_tiny_gguf(path: Path, *, seed: int = 0, n_embd: int = 64, n_layer: int
     types = [gguf.TokenType.UNKNOWN, gguf.TokenType.CONTROL, gguf.TokenType.CONTROL]
     types += [gguf.TokenType.BYTE] * n_bytes + [gguf.TokenType.NORMAL] * len(WORDS)
     scores = [0.0] * (3 + n_bytes) + [-float(i) for i in range(len(WORDS))]
+    tokens += list(extra_tokens)
+    types += [gguf.TokenType.USER_DEFINED] * len(extra_tokens)
+    scores += [0.0] * len(extra_tokens)
     n_vocab = len(tokens)
     head_dim = n_embd // n_head
 
@@ -56,6 +61,8 @@ def build_tiny_gguf(path: Path, *, seed: int = 0, n_embd: int = 64, n_layer: int
     w.add_eos_token_id(2)
     w.add_unk_token_id(0)
     w.add_add_bos_token(True)
+    if chat_template is not None:
+        w.add_chat_template(chat_template)
 
     def t(name, *shape, scale=None):
         s = scale if scale is not None else 1.0 / np.sqrt(shape[-1])

@@ -6,6 +6,7 @@ User mistakes (``EagerError``, bad arguments) print one line and exit with 2.
 from __future__ import annotations
 
 import argparse
+import difflib
 import errno
 import importlib
 import os
@@ -17,11 +18,55 @@ from ..errors import EagerError
 COMMANDS = ("run", "models", "eval", "sweep", "calibrate", "report", "bench", "tui", "serve")
 
 
+# llama.cpp options that mean something else here (or nothing): the hint replaces a guess
+LLAMA_HINTS = {
+    "--top-k": "did you mean --top-k-entropy? (EAGER's K is not llama.cpp's top-k)",
+    "--min-p": "eager-local samples with --top-p only",
+    "--repeat-penalty": "eager-local has no repetition penalty",
+    "--n-gpu": "did you mean --n-gpu-layers (-ngl)?",
+}
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse, but an argument error is one line (and exit code 2)."""
+    """argparse without abbreviations, and an argument error is one line (exit code 2)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("allow_abbrev", False)  # `--top-k 40` must not become --top-k-entropy
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):  # noqa: D401
-        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: {message}\n" if message.startswith("unknown option") else
+                  f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+    def parse_args(self, args=None, namespace=None):
+        ns, extras = self.parse_known_args(args, namespace)
+        if extras:
+            self.error(unknown_message(extras, self._chosen(ns)))
+        return ns
+
+    def _chosen(self, ns) -> argparse.ArgumentParser:
+        """The innermost subcommand parser the arguments chose."""
+        parser = self
+        while parser._subparsers is not None:
+            sub = parser._subparsers._group_actions[0]
+            name = getattr(ns, sub.dest or "", None)
+            if name not in sub.choices:
+                break
+            parser = sub.choices[name]
+        return parser
+
+
+def unknown_message(extras: list[str], parser: argparse.ArgumentParser) -> str:
+    """One line for arguments nobody took: a hint for llama.cpp habits, else the closest option."""
+    opts = [a for a in extras if a.startswith("-") and len(a) > 1]
+    if not opts:
+        return f"unrecognized arguments: {' '.join(extras)}"
+    name = opts[0].split("=", 1)[0]
+    hint = LLAMA_HINTS.get(name)
+    if hint is None:
+        close = difflib.get_close_matches(name, list(parser._option_string_actions), n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]}?" if close else f"see {parser.prog} --help"
+    return f"unknown option {name}; {hint}"
 
 
 def build_parser() -> Parser:
@@ -49,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         if sys.stdout is None:  # started with standard output closed (>&-)
             print("output: standard output is closed: redirect it to a file or /dev/null", file=sys.stderr)
             return 2
+        if getattr(args, "verbose", False):
+            os.environ["EAGER_LOCAL_LLAMA_LOG"] = "stderr"  # -v: read when llama.cpp's backend starts
         return int(args.func(args) or 0)
     except EagerError as e:
         from .common import flag

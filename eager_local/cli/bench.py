@@ -9,7 +9,7 @@ from .common import add_model_args, load_model_from_args
 def register(sub) -> None:
     p = sub.add_parser(
         "bench", help="measure wall-clock time against llama.cpp and the alternatives",
-        description="Ceiling (bare llama_decode), engine overhead, the high-level Llama loop, "
+        description="Ceiling (bare llama_decode), engine overhead, host vs backend sampling, the high-level Llama loop, "
                     "EAGer-init vs full parallel on MAWPS SingleOp, and KV memory; one table.",
     )
     p.add_argument("--quick", action="store_true", help="a short run (a few minutes)")

@@ -45,7 +45,7 @@ def main(args) -> int:
     from ..errors import SettingsError
     from ..evaluation import calibration as cal_mod
     from ..evaluation.interrupts import stop_on_signals
-    from ..registry import load_registry
+    from ..registry import apply_file_defaults, load_registry
     from ..settings import Settings
     from .common import unescape
     from .eval import load_data
@@ -58,6 +58,9 @@ def main(args) -> int:
     if args.plot:
         from ..user_files import check_plot_path
 
+        from ..extras import require
+
+        require("matplotlib", "--plot")  # before minutes of sampling
         args.plot = str(check_plot_path(args.plot))
     check_model_args(args)
     settings = Settings(method="parallel", max_seqs=args.samples, temperature=args.temperature,
@@ -65,7 +68,7 @@ def main(args) -> int:
                         max_new_tokens=args.max_new_tokens, seed=args.seed,
                         stop=tuple(unescape(s) for s in args.stop)).validate()
     Settings(max_seqs=args.max_seqs).validate()
-    spec = load_registry().get(args.model)
+    spec = apply_file_defaults(load_registry().get(args.model))  # the file says chat or raw
     ds, fmt = load_data(args, spec.prompt_format)
     model = load_model_from_args(args)
     err = Console(stderr=True)

@@ -68,8 +68,8 @@ def load_data(args, model_format: str):
 def main(args) -> int:
     from ..evaluation.records import RunFileLock, check_output
 
-    method, base, ds, fmt = check_eval_args(args)
     out = check_output(args.out, resume=args.resume)
+    method, base, ds, fmt = check_eval_args(args)
     with RunFileLock(out):  # held until the end: a second eval on the same --out is refused
         return _evaluate(args, method, base, ds, fmt, out)
 
@@ -78,14 +78,14 @@ def check_eval_args(args):
     """Every setting and input of ``eager eval``, checked before the model loads."""
     from ..errors import SettingsError
     from ..evaluation.runner import check_method
-    from ..registry import load_registry
+    from ..registry import apply_file_defaults, load_registry
 
     method = check_method(args.method)
     if args.init_from and method not in ("eager-adapt", "eager-full"):
         raise SettingsError("--init-from is for --method eager-adapt or eager-full")
     check_model_args(args)
     base = settings_from_args(args, method="eager" if method.startswith("eager") else method)
-    spec = load_registry().get(args.model)
+    spec = apply_file_defaults(load_registry().get(args.model))  # the file says chat or raw
     if args.prompt_style == "chat" and spec.prompt_format != "chat":
         raise SettingsError(
             f"--prompt-style chat needs a chat model, and {spec.alias or spec.path} is read as raw text: "

@@ -10,8 +10,7 @@ from rich.text import Text
 from ..events import Forked, Notice, RunFinished, RunStarted, SequenceFinished, StepFinished
 from ..palette import entropy_hex
 from ..result import ModelInfo, RunResult
-
-FORK_MARK = "⑂"
+from .tree_view import FORK_MARK, compact_tree
 
 
 def sequence_text(seq, theta: float, k: int, fork_positions: set[int], dim_prefix: bool = True) -> Text:
@@ -52,7 +51,9 @@ class _Console(Console):
         raise BrokenPipeError
 
 
-def stream_to_terminal(events, info: ModelInfo | None, console: Console | None = None) -> RunResult | None:
+def stream_to_terminal(events, info: ModelInfo | None, console: Console | None = None,
+                       full: bool = False) -> RunResult | None:
+    """Show a run as it happens; at the end the compact tree (``full``: every token coloured)."""
     console = console or _Console(highlight=False)
     result = None
     theta, k = 0.0, 20
@@ -73,6 +74,8 @@ def stream_to_terminal(events, info: ModelInfo | None, console: Console | None =
                 console.print(Text(f"note: {ev.message}", style="yellow"))
             elif isinstance(ev, Forked):
                 forks_at.setdefault(ev.parent, set()).add(ev.pos)
+                if not full:  # the compact view says where each sequence forked
+                    continue
                 console.print(Text.assemble(
                     (f"{FORK_MARK} ", "bold magenta"),
                     f"seq {ev.parent} → seq {ev.child} at token {ev.pos} ",
@@ -90,6 +93,11 @@ def stream_to_terminal(events, info: ModelInfo | None, console: Console | None =
                 result = ev.result
     if result is None:
         return None
+    if not full:
+        for line in compact_tree(result, info.think if info else None, console.width):
+            console.print(line, overflow="ellipsis", no_wrap=True)
+        console.print(Text(summary_line(result), style="bold"))
+        return result
     for seq in result.sequences:
         origin = "root" if seq.parent is None else f"from seq {seq.parent} at token {seq.fork_pos}"
         console.print(Text(

@@ -7,7 +7,10 @@ import sys
 from pathlib import Path
 
 from ..errors import PromptError
-from ..user_files import read_user_file
+from ..user_files import expand_path, read_user_file
+
+#: A prompt is refused above this many bytes (far beyond any context) before it is read whole.
+MAX_PROMPT_BYTES = 16 << 20
 from .common import add_model_args, add_settings_args, load_model_from_args, settings_from_args
 
 
@@ -15,8 +18,10 @@ def register(sub) -> None:
     p = sub.add_parser("run", help="run EAGER, full parallel or greedy on one prompt",
                        description="Decode one prompt; stream the sequence tree, or print --json.")
     p.add_argument("prompt", nargs="?", help="the prompt (or --prompt-file, or standard input)")
-    p.add_argument("--prompt-file", "-f", metavar="PATH", help="read the prompt from a UTF-8 file")
+    p.add_argument("--prompt", "-p", dest="prompt_option", metavar="TEXT", help="the prompt (llama.cpp's spelling)")
+    p.add_argument("--prompt-file", "-f", "--file", dest="prompt_file", metavar="PATH", help="read the prompt from a UTF-8 file")
     p.add_argument("--json", action="store_true", help="print one JSON document instead of the live view")
+    p.add_argument("--full", action="store_true", help="every sequence in full, each token coloured by its entropy")
     p.add_argument("--html", metavar="FILE", help="also write the run as one self-contained HTML page (as the TUI saves it)")
     p.add_argument("--svg", metavar="FILE", help="also write the tree against token position as an SVG (as the TUI saves it)")
     add_model_args(p)
@@ -25,19 +30,29 @@ def register(sub) -> None:
 
 
 def read_prompt(args) -> str:
+    if getattr(args, "prompt_option", None) is not None:
+        if args.prompt is not None:
+            raise PromptError("give the prompt as an argument or with --prompt, not both")
+        args.prompt = args.prompt_option
     if args.prompt is not None and args.prompt_file:
         raise PromptError("give the prompt as an argument or with --prompt-file, not both")
     if args.prompt_file:
-        path = Path(args.prompt_file).expanduser()
-        data = read_user_file(path, "prompt file", PromptError, "a text file")
+        path = expand_path(args.prompt_file, "prompt file", PromptError)
+        data = read_user_file(path, "prompt file", PromptError, "a text file", limit=MAX_PROMPT_BYTES)
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as e:
             raise PromptError(f"prompt file {path} is not UTF-8 (byte {e.start}): convert it to UTF-8") from None
     elif args.prompt is not None:
         text = args.prompt
-    elif not sys.stdin.isatty():
-        data = sys.stdin.buffer.read()
+    elif sys.stdin is not None and not sys.stdin.isatty():
+        try:  # bounded: `eager run < /dev/zero` must not read without end
+            data = sys.stdin.buffer.read(MAX_PROMPT_BYTES + 1)
+        except (OSError, ValueError) as e:
+            raise PromptError(f"cannot read the prompt from standard input: {e}") from None
+        if len(data) > MAX_PROMPT_BYTES:
+            raise PromptError(f"standard input holds more than {MAX_PROMPT_BYTES:,} bytes: "
+                              "that is no prompt; give a shorter one")
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
@@ -83,7 +98,7 @@ def main(args) -> int:
         else:
             from .live import stream_to_terminal
 
-            stream_to_terminal(events, model.info)
+            stream_to_terminal(events, model.info, full=args.full)
         run.add_vocab(model.engine)
     finally:
         model.close()

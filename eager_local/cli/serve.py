@@ -6,7 +6,7 @@ import os
 import sys
 from dataclasses import replace
 
-from ..errors import EagerError
+from ..extras import require
 from .common import add_model_args, default_theta, load_model_from_args
 
 
@@ -36,11 +36,8 @@ def register(sub) -> None:
 
 
 def main(args) -> int:
-    try:
-        import starlette  # noqa: F401
-        import uvicorn  # noqa: F401
-    except ImportError:
-        raise EagerError('the server needs its extra: pip install "eager-local[serve]"', "serve") from None
+    for module in ("starlette", "uvicorn", "jinja2"):
+        require(module, "eager serve")
     from ..server.limits import ServerConfig
     from ..server.listener import bind, serve
 

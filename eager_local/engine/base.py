@@ -11,6 +11,8 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+from ..sampling import Candidates  # noqa: F401  (named in the protocol)
+
 
 class Engine(Protocol):
     """A model with a multi-sequence KV cache, decoding one batch per call."""
@@ -45,10 +47,12 @@ class Engine(Protocol):
         tokens: Sequence[int],
         positions: Sequence[int],
         logits: Sequence[bool],
-    ) -> np.ndarray | None:
-        """Decode one batch; return the logits of the flagged rows (rows × vocab, in
-        batch order, valid until the next call), or None if no KV slot was free, in
-        which case nothing was decoded."""
+    ) -> "np.ndarray | Candidates | None":
+        """Decode one batch; return the logits of the flagged rows in batch order, or
+        None if no KV slot was free, in which case nothing was decoded. The logits are
+        full rows (rows × vocab, valid until the next call) or, where the engine
+        samples on llama.cpp's backend, ``sampling.Candidates`` (the N best of each
+        row). Both go to ``sampling.distributions`` and index per row (``out[i]``)."""
         ...
 
     def copy_seq(self, src: int, dst: int, n_pos: int) -> None:

@@ -1,92 +1,77 @@
-"""The one module that talks to llama.cpp (through llama-cpp-python's low-level API).
+"""The llama.cpp engine: sequences, positions and checks over ``engine.native``.
 
 A context is built directly (the high-level ``Llama`` class drops n_seq_max and
-kv_unified) with a unified KV cache, so ``llama_memory_seq_cp`` shares cells
-instead of copying them, and ``swa_full`` so shared cells of sliding-window
-models (Gemma 3) are recycled. Every llama.cpp abort path the controller could
-reach (a batch above n_batch, a sequence id outside [0, n_seq_max), a position
-that is not the next one) is refused here in Python first.
+kv_unified) with a unified KV cache, so a sequence copy shares cells instead of
+copying them, and ``swa_full`` so shared cells of sliding-window models
+(Gemma 3) are recycled. Every llama.cpp abort path the controller could reach
+(a batch above n_batch, a sequence id outside [0, n_seq_max), a position that
+is not the next one) is refused here in Python first.
+
+Sampling where the build has it (``sampling="backend"``): the context is made
+with a ``top_k(top_n)`` chain for every sequence id, so llama.cpp hands back
+the ``top_n`` best logits of each row (``sampling.Candidates``) and never
+copies the full rows to the host. Otherwise (``"host"``) ``decode`` returns
+the full logits. ``"auto"`` (the default) picks the backend when the build has
+it, the vocabulary is large (more than 4 × top_n) and layers run on a GPU:
+there llama.cpp's top-k is nearly free and the host's work drops 20-fold,
+while on the 2-core CPU its top-k cost more CPU time than the host path
+(docs/sampling.md). ``EAGER_LOCAL_SAMPLING=host`` (or ``backend``: wherever it
+can run) steers ``"auto"``.
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
-import threading
 import time
-from collections import deque
 from pathlib import Path
 from typing import Sequence
 
-import llama_cpp as C  # before numpy: see eager_local/__init__.py
+from . import native  # first: llama_cpp's libraries load before numpy's (eager_local/__init__.py)
 
 import numpy as np
 
-from ..errors import ContextError, ModelError
+from ..errors import ContextError, ModelError, SettingsError
 from ..model_file import check_gguf
+from ..sampling import Candidates
 
-_init_lock = threading.Lock()
-_backend_ready = False
-_log_tail: deque[bytes] = deque(maxlen=40)
-
-
-def _log_impl(level, text, user_data):  # keep llama.cpp quiet; remember the tail for errors
-    if text:
-        _log_tail.append(text)
-
-
-_log = C.llama_log_callback(_log_impl)
-
-
-def _backend() -> None:
-    global _backend_ready
-    with _init_lock:
-        if not _backend_ready:
-            if os.environ.get("EAGER_LOCAL_LLAMA_LOG") != "stderr":
-                C.llama_log_set(_log, ctypes.c_void_p(0))
-            C.llama_backend_init()
-            _backend_ready = True
+#: Candidates per row that the backend hands back (see docs/sampling.md).
+DEFAULT_TOP_N = 1024
+SAMPLING_MODES = ("auto", "backend", "host")
 
 
 def gpu_offload_supported() -> bool:
     """True when this llama.cpp build can offload layers (CUDA, Metal, ...)."""
-    _backend()
-    return bool(C.llama_supports_gpu_offload())
+    return native.gpu_offload_supported()
 
 
-def system_info() -> str:
-    _backend()
-    return C.llama_print_system_info().decode("utf-8", errors="replace")
+def backend_sampling_available() -> bool:
+    """True when this llama.cpp build can sample on its backend."""
+    return native.backend_sampling_available()
 
 
-def _last_log() -> str:
-    text = b"".join(_log_tail).decode("utf-8", errors="replace")
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    # llama.cpp's reason ("unknown model architecture: 'x'") comes before its generic last line
-    reasons = [ln.split("error loading model:", 1)[1].strip() for ln in lines if "error loading model:" in ln]
-    if reasons:
-        return reasons[-1]
-    return lines[-1] if lines else "no message from llama.cpp"
+def choose_sampling(mode: str, n_vocab: int, top_n: int, n_gpu_layers: int = 0) -> str:
+    """``"backend"`` or ``"host"`` for a requested ``mode`` (module docstring).
 
-
-def _check_kv_fits(model, n_ctx: int, path: Path) -> None:
-    """Refuse a context whose f16 KV cache alone exceeds physical memory.
-
-    llama.cpp would try to allocate it anyway (slowly, then fail or swap).
-    """
-    n_head = max(1, int(C.llama_model_n_head(model)))
-    head_dim = int(C.llama_model_n_embd(model)) // n_head
-    per_cell = int(C.llama_model_n_layer(model)) * int(C.llama_model_n_head_kv(model)) * head_dim * 2 * 2
-    need = max(n_ctx, 0) * per_cell
-    try:
-        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return
-    if need > have > 0:
-        raise ContextError(
-            f"a {n_ctx}-cell context for {path.name} needs about {need / 2**30:.1f} GiB of KV cache "
-            f"and this machine has {have / 2**30:.1f} GiB: try a smaller n_ctx"
+    ``EAGER_LOCAL_SAMPLING`` only steers ``"auto"``: ``backend`` there means
+    "the backend wherever it can run", not an error where it cannot."""
+    if mode not in SAMPLING_MODES:
+        raise SettingsError(f"sampling must be one of {', '.join(SAMPLING_MODES)} (got {mode!r})")
+    usable = backend_sampling_available() and 2 <= top_n < n_vocab
+    if mode == "backend" and not usable:
+        raise SettingsError(
+            f"backend sampling needs llama-cpp-python ≥ 0.3.36 and 2 ≤ top-n < {n_vocab}: use sampling=\"host\""
         )
+    if mode == "host":
+        return mode
+    if mode == "auto":
+        wish = os.environ.get("EAGER_LOCAL_SAMPLING", "auto")
+        if wish not in SAMPLING_MODES:
+            raise SettingsError(f"EAGER_LOCAL_SAMPLING must be one of {', '.join(SAMPLING_MODES)} (got {wish!r})")
+        if wish != "auto":
+            return "backend" if wish == "backend" and usable else "host"
+        on_gpu = n_gpu_layers != 0 and native.gpu_offload_supported()
+        return "backend" if usable and n_vocab > 4 * top_n and on_gpu else "host"
+    return mode
 
 
 class LlamaEngine:
@@ -102,82 +87,61 @@ class LlamaEngine:
         n_threads: int | None = None,
         n_gpu_layers: int = 0,
         prompt_format: str = "raw",
+        sampling: str = "auto",
+        top_n: int = DEFAULT_TOP_N,
     ) -> None:
-        path = Path(path).expanduser()
-        check_gguf(path)  # before llama.cpp sees the file (and before the backend starts)
-        _backend()
-        self.path = path
+        self.path = Path(path).expanduser()
+        check_gguf(self.path)  # before llama.cpp sees the file (and before the backend starts)
         self.prompt_format = prompt_format
-        self._model = None
-        self._ctx = None
-        self._batch = None
-        mp = C.llama_model_default_params()
-        mp.n_gpu_layers = int(n_gpu_layers) if n_gpu_layers >= 0 else 0x7FFFFFFF
-        _log_tail.clear()
-        model = C.llama_model_load_from_file(str(path).encode("utf-8"), mp)
-        if not model:
-            raise ModelError(f"llama.cpp could not load {path}: {_last_log()}")
-        self._model = model
-        self._vocab = C.llama_model_get_vocab(model)
-        self.n_vocab = int(C.llama_vocab_n_tokens(self._vocab))
-        self.n_ctx_train = int(C.llama_model_n_ctx_train(model))
-        _check_kv_fits(model, int(n_ctx), path)
-
-        cp = C.llama_context_default_params()
-        cp.n_ctx = int(n_ctx)
-        cp.n_batch = int(n_batch)
-        cp.n_ubatch = int(n_batch)
-        cp.n_seq_max = int(n_seq_max)
-        # llama.cpp caps n_batch at n_ctx, and sizes the output buffer from n_batch by
-        # default; reserving a graph for n_seq_max sequences then aborts the process
-        # (GGML_ASSERT in output_reserve) whenever n_ctx < n_seq_max. Room for one
-        # output per sequence makes small contexts safe.
-        usable_batch = min(int(n_batch), int(n_ctx)) if n_ctx > 0 else int(n_batch)
-        cp.n_outputs_max = max(usable_batch, int(n_seq_max))
-        threads = int(n_threads or os.cpu_count() or 1)
-        cp.n_threads = threads
-        cp.n_threads_batch = threads
-        cp.kv_unified = True
-        cp.swa_full = True
-        cp.no_perf = True
-        cp.embeddings = False
-        ctx = C.llama_init_from_model(model, cp)
-        if not ctx:
-            raise ContextError(
-                f"llama.cpp could not create a {n_ctx}-cell context for {path.name}: "
-                f"{_last_log()}; try a smaller n_ctx"
-            )
-        self._ctx = ctx
-        self._mem = C.llama_get_memory(ctx)
-        self.n_ctx = int(C.llama_n_ctx(ctx))
-        self.n_batch = int(C.llama_n_batch(ctx))
-        self.n_seq_max = int(C.llama_n_seq_max(ctx))
-        self.n_threads = threads
+        self.n_threads = int(n_threads or os.cpu_count() or 1)
         self.n_gpu_layers = n_gpu_layers
-        self._batch = C.llama_batch_init(self.n_batch, 0, 1)
-        b = self._batch
-        self._tok = np.ctypeslib.as_array(b.token, shape=(self.n_batch,))
-        self._pos = np.ctypeslib.as_array(b.pos, shape=(self.n_batch,))
-        self._nseq = np.ctypeslib.as_array(b.n_seq_id, shape=(self.n_batch,))
-        self._want = np.ctypeslib.as_array(b.logits, shape=(self.n_batch,))
-        self._seq = [b.seq_id[i] for i in range(self.n_batch)]
-        self._nseq[:] = 1
+        self.native = None
+        self.native = native.open_native(
+            self.path, n_gpu_layers,
+            lambda model: self._plan(model, int(n_ctx), int(n_seq_max), int(n_batch), sampling, int(top_n)),
+        )
+        self.top_n = len(self.native.chains) and int(top_n)
+        self.sampling = "backend" if self.top_n else "host"
+        ctx = self.native.context
+        self.n_vocab, self.n_ctx = ctx.n_vocab, ctx.n_ctx
+        self.n_batch, self.n_seq_max = ctx.n_batch, ctx.n_seq_max
         self._pieces: dict[int, bytes] = {}
         self._eog: dict[int, bool] = {}
         self._held = np.zeros(self.n_seq_max, dtype=np.int64)  # next position per seq id
-        self.add_bos = bool(C.llama_vocab_get_add_bos(self._vocab))
+        self.add_bos = self.native.model.add_bos()
+
+    def _plan(self, model, n_ctx, n_seq_max, n_batch, sampling, top_n) -> tuple[native.ContextParams, int]:
+        """The context to ask for, once the model is loaded (it may refuse: then nothing is left)."""
+        self._check_kv_fits(model.kv_bytes_per_cell(), n_ctx)
+        mode = choose_sampling(sampling, model.n_vocab, top_n, self.n_gpu_layers)
+        # llama.cpp caps n_batch at n_ctx and sizes the output buffer from n_batch by default;
+        # reserving a graph for n_seq_max sequences then aborts (GGML_ASSERT in output_reserve)
+        # whenever n_ctx < n_seq_max: room for one output per sequence makes small contexts safe.
+        # Backend sampling gives one output per sequence, so n_seq_max rows are enough.
+        usable_batch = min(n_batch, n_ctx) if n_ctx > 0 else n_batch
+        outputs = n_seq_max if mode == "backend" else max(usable_batch, n_seq_max)
+        params = native.ContextParams(n_ctx, n_batch, n_seq_max, outputs, self.n_threads)
+        return params, (top_n if mode == "backend" else 0)
+
+    def _check_kv_fits(self, per_cell: int, n_ctx: int) -> None:
+        """Refuse a context whose f16 KV cache alone exceeds physical memory (llama.cpp
+        would try to allocate it anyway, slowly, then fail or swap)."""
+        need = max(n_ctx, 0) * per_cell
+        try:
+            have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):
+            return
+        if need > have > 0:
+            raise ContextError(
+                f"a {n_ctx}-cell context for {self.path.name} needs about {need / 2**30:.1f} GiB of KV cache "
+                f"and this machine has {have / 2**30:.1f} GiB: try a smaller n_ctx"
+            )
 
     # lifetime ------------------------------------------------------------
     def close(self) -> None:
-        if self._batch is not None:
-            C.llama_batch_free(self._batch)
-            self._batch = None
-        if self._ctx is not None:
-            C.llama_free(self._ctx)
-            self._ctx = None
-        if self._model is not None:
-            C.llama_model_free(self._model)
-            self._model = None
+        if self.native is not None:
+            self.native.close()
+            self.native = None
 
     def __del__(self) -> None:
         try:
@@ -191,50 +155,34 @@ class LlamaEngine:
     def __exit__(self, *exc):
         self.close()
 
-    # metadata ------------------------------------------------------------
+    # metadata (the server's chat template) ---------------------------------
     def meta(self, key: str) -> str | None:
-        buf = ctypes.create_string_buffer(4096)
-        n = C.llama_model_meta_val_str(self._model, key.encode(), buf, len(buf))
-        return buf.value.decode("utf-8", errors="replace") if n >= 0 else None
+        return self.native.model.meta(key)
 
     def chat_template(self) -> str | None:
-        t = C.llama_model_chat_template(self._model, None)
-        return t.decode("utf-8", errors="replace") if t else None
+        return self.native.model.chat_template()
+
+    def token_text(self, token: int) -> str:
+        """The token's vocabulary entry (special tokens included), for display."""
+        return self.native.model.token_text(token)
 
     # text ----------------------------------------------------------------
     def tokenize(self, text: str, add_special: bool = True) -> list[int]:
-        data = text.encode("utf-8")
-        cap = len(data) + 16
-        buf = (C.llama_token * cap)()
-        n = C.llama_tokenize(self._vocab, data, len(data), buf, cap, add_special, True)
-        if n < 0:
-            cap = -n
-            buf = (C.llama_token * cap)()
-            n = C.llama_tokenize(self._vocab, data, len(data), buf, cap, add_special, True)
-        if n < 0:
-            raise ModelError(f"could not tokenize the prompt ({n})")
-        return list(buf[:n])
+        ids = self.native.model.tokenize(text.encode("utf-8"), add_special)
+        if ids is None:
+            raise ModelError("could not tokenize the prompt")
+        return ids
 
     def format_prompt(self, text: str) -> str:
         if self.prompt_format != "chat":
             return text
-        tmpl = C.llama_model_chat_template(self._model, None)
-        if not tmpl:
-            raise ModelError(
-                f"{self.path.name} has no chat template; set prompt_format = \"raw\" for it"
-            )
-        msg = (C.llama_chat_message * 1)()
-        role, content = b"user", text.encode("utf-8")
-        msg[0].role, msg[0].content = role, content
-        cap = 2 * len(content) + 1024
-        buf = ctypes.create_string_buffer(cap)
-        n = C.llama_chat_apply_template(tmpl, msg, 1, True, buf, cap)
-        if n > cap:
-            buf = ctypes.create_string_buffer(n + 1)
-            n = C.llama_chat_apply_template(tmpl, msg, 1, True, buf, n + 1)
-        if n < 0:
-            raise ModelError(f"llama.cpp does not know the chat template of {self.path.name}")
-        return buf.raw[:n].decode("utf-8", errors="replace")
+        try:
+            out = self.native.model.apply_chat_template(text)
+        except ValueError:
+            raise ModelError(f"llama.cpp does not know the chat template of {self.path.name}") from None
+        if out is None:
+            raise ModelError(f"{self.path.name} has no chat template; set prompt_format = \"raw\" for it")
+        return out
 
     def prompt_tokens(self, prompt: str) -> list[int]:
         if self.prompt_format == "chat":
@@ -245,34 +193,45 @@ class LlamaEngine:
     def piece(self, token: int) -> bytes:
         p = self._pieces.get(token)
         if p is None:
-            buf = ctypes.create_string_buffer(64)
-            n = C.llama_token_to_piece(self._vocab, token, buf, 64, 0, False)
-            if n < 0:
-                buf = ctypes.create_string_buffer(-n)
-                n = C.llama_token_to_piece(self._vocab, token, buf, -n, 0, False)
-            p = buf.raw[: max(n, 0)]
-            self._pieces[token] = p
+            p = self._pieces[token] = self.native.model.piece(token)
         return p
 
     def is_eog(self, token: int) -> bool:
         e = self._eog.get(token)
         if e is None:
-            e = self._eog[token] = bool(C.llama_vocab_is_eog(self._vocab, token))
+            e = self._eog[token] = self.native.model.is_eog(token)
         return e
 
-    def token_text(self, token: int) -> str:
-        """The token's vocabulary entry (special tokens included), for display."""
-        t = C.llama_vocab_get_text(self._vocab, token)
-        return t.decode("utf-8", errors="replace") if t else ""
-
     # decoding ------------------------------------------------------------
-    def decode(
-        self,
-        seq_ids: Sequence[int],
-        tokens: Sequence[int],
-        positions: Sequence[int],
-        logits: Sequence[bool],
-    ) -> np.ndarray | None:
+    def decode(self, seq_ids: Sequence[int], tokens: Sequence[int], positions: Sequence[int],
+               logits: Sequence[bool]) -> np.ndarray | Candidates | None:
+        """Decode one batch; the flagged rows' logits (full rows, or the backend's
+        ``Candidates``), or None when no KV slot was free (nothing decoded)."""
+        want = self.decode_only(seq_ids, tokens, positions, logits)
+        if want is None:
+            return None
+        rows = np.flatnonzero(want)
+        if self.sampling == "host" or rows.size == 0:
+            return self.native.context.logits(rows.size) if rows.size else \
+                np.zeros((0, self.n_vocab), dtype=np.float32)
+        ids, lg = self.native.context.sampled(rows, self.top_n)
+        return Candidates.from_unsorted(ids, lg, self.n_vocab)
+
+    def decode_only(self, seq_ids, tokens, positions, logits) -> np.ndarray | None:
+        """Check and decode one batch without reading its outputs; the output flags,
+        or None when no KV slot was free. ``decode`` and the benchmark's ceiling use it."""
+        seqs, toks, pos, want = self._check(seq_ids, tokens, positions, logits)
+        nxt = self._next_positions(seqs, pos)
+        self.native.batch.fill(seqs.tolist(), toks, pos, want)
+        rc = self.native.context.decode(self.native.batch)
+        if rc == 1:
+            return None  # no KV slot: nothing was decoded
+        if rc != 0:
+            raise ContextError(f"llama_decode failed with code {rc}: {native.last_log()}")
+        self._held = nxt
+        return want
+
+    def _check(self, seq_ids, tokens, positions, logits):
         n = len(tokens)
         if not len(seq_ids) == len(positions) == len(logits) == n:
             raise ValueError(
@@ -287,74 +246,65 @@ class LlamaEngine:
         toks = np.asarray(tokens, dtype=np.int64)
         if toks.min() < 0 or toks.max() >= self.n_vocab:
             raise ValueError(f"token ids must be in [0, {self.n_vocab})")
-        pos = np.asarray(positions, dtype=np.int64)
         want = np.asarray(logits, dtype=bool)
-        # positions must continue each sequence: llama.cpp asserts on gaps
+        if self.sampling == "backend" and want.sum() > len(np.unique(seqs[want])):
+            raise ValueError("backend sampling gives one output row per sequence and decode")
+        return seqs, toks, np.asarray(positions, dtype=np.int64), want
+
+    def _next_positions(self, seqs: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        """Each sequence's next position after this batch; positions must continue
+        each sequence (llama.cpp asserts on gaps)."""
         nxt = self._held.copy()
-        if n == 1 or len(np.unique(seqs)) == n:  # one row per sequence (every step): vectorised
+        if len(seqs) == 1 or len(np.unique(seqs)) == len(seqs):  # one row per sequence: vectorised
             bad = np.flatnonzero(pos != nxt[seqs])
             if bad.size:
                 s, p = seqs[bad[0]], pos[bad[0]]
                 raise ValueError(f"sequence {s}: position {p}, expected {nxt[s]}")
             nxt[seqs] = pos + 1
-        else:
-            for s, p in zip(seqs.tolist(), pos.tolist()):
-                if p != nxt[s]:
-                    raise ValueError(f"sequence {s}: position {p}, expected {nxt[s]}")
-                nxt[s] = p + 1
-        b = self._batch
-        b.n_tokens = n
-        self._tok[:n] = toks
-        self._pos[:n] = pos
-        self._want[:n] = want
-        for i, sid in enumerate(seqs.tolist()):
-            self._seq[i][0] = sid
-        rc = C.llama_decode(self._ctx, b)
-        if rc == 1:
-            return None  # no KV slot: nothing was decoded
-        if rc != 0:
-            raise ContextError(f"llama_decode failed with code {rc}: {_last_log()}")
-        self._held = nxt
-        n_out = int(want.sum())
-        if n_out == 0:
-            return np.zeros((0, self.n_vocab), dtype=np.float32)
-        ptr = C.llama_get_logits(self._ctx)
-        return np.ctypeslib.as_array(ptr, shape=(n_out, self.n_vocab))
+            return nxt
+        for s, p in zip(seqs.tolist(), pos.tolist()):
+            if p != nxt[s]:
+                raise ValueError(f"sequence {s}: position {p}, expected {nxt[s]}")
+            nxt[s] = p + 1
+        return nxt
+
+    def _check_seq(self, seq: int) -> None:
+        if not 0 <= seq < self.n_seq_max:
+            raise ValueError(f"sequence id {seq} outside [0, {self.n_seq_max})")
 
     def copy_seq(self, src: int, dst: int, n_pos: int) -> None:
-        for s in (src, dst):
-            if not 0 <= s < self.n_seq_max:
-                raise ValueError(f"sequence id {s} outside [0, {self.n_seq_max})")
+        self._check_seq(src)
+        self._check_seq(dst)
         if not 0 <= n_pos <= self._held[src]:
             raise ValueError(f"copy of {n_pos} positions from sequence {src} that holds {self._held[src]}")
-        C.llama_memory_seq_cp(self._mem, src, dst, 0, n_pos)
+        self.native.context.seq_cp(src, dst, n_pos)
         self._held[dst] = n_pos
 
     def remove_seq(self, seq: int) -> None:
-        if not 0 <= seq < self.n_seq_max:
-            raise ValueError(f"sequence id {seq} outside [0, {self.n_seq_max})")
-        C.llama_memory_seq_rm(self._mem, seq, -1, -1)
+        self._check_seq(seq)
+        self.native.context.seq_rm(seq)
         self._held[seq] = 0
 
     def clear(self) -> None:
-        if self._ctx is None:  # closed: the memory is gone (a late generator cleanup)
+        if self.native is None:  # closed: the memory is gone (a late generator cleanup)
             return
-        C.llama_memory_clear(self._mem, True)
+        self.native.context.clear()
         self._held[:] = 0
 
 
+
 # benchmarks ------------------------------------------------------------------
-# The two baselines of ``eager bench`` live here because they call llama.cpp
-# directly; the benchmark itself (eager_local.bench) never imports llama_cpp.
+# The two baselines of ``eager bench``: public engine methods and the high-level
+# ``Llama`` (in engine.native), so that eager_local.bench never touches llama.cpp.
 
 
 def bare_decode_loop(engine: LlamaEngine, prompt: Sequence[int], n_seqs: int, n_steps: int) -> float:
-    """Seconds spent in ``n_steps`` bare ``llama_decode`` calls of ``n_seqs`` rows.
+    """Seconds spent in ``n_steps`` bare decodes of ``n_seqs`` rows (``decode_only``).
 
     The ceiling of any Python tool on this context: ``prompt`` is decoded once and
     shared by ``n_seqs`` sequences (as the controller does), then every step adds
-    one token to each, with logits requested for every row and never read. The
-    batch is filled once; only the positions move. The KV cache is cleared after.
+    one token to each, with outputs requested for every row and never read. The
+    KV cache is cleared after.
     """
     if not 0 < n_seqs <= min(engine.n_batch, engine.n_seq_max):
         raise ValueError(f"n_seqs must be in 1..{min(engine.n_batch, engine.n_seq_max)}")
@@ -363,46 +313,24 @@ def bare_decode_loop(engine: LlamaEngine, prompt: Sequence[int], n_seqs: int, n_
     engine.clear()
     for i in range(0, P, engine.n_batch):  # prefill in n_batch chunks, not timed
         chunk = prompt[i : i + engine.n_batch]
-        if engine.decode([0] * len(chunk), chunk, range(i, i + len(chunk)), [False] * len(chunk)) is None:
+        if engine.decode_only([0] * len(chunk), chunk, range(i, i + len(chunk)), [False] * len(chunk)) is None:
             raise ContextError(f"no room for a {P}-token prompt in {engine.n_ctx} cells")
     for s in range(1, n_seqs):
         engine.copy_seq(0, s, P)
-    b = engine._batch
-    b.n_tokens = n_seqs
-    engine._tok[:n_seqs] = prompt[-1]
-    engine._want[:n_seqs] = 1
-    for i in range(n_seqs):
-        engine._seq[i][0] = i
-    pos = engine._pos
-    ctx = engine._ctx
+    seqs, toks, want = list(range(n_seqs)), [prompt[-1]] * n_seqs, [True] * n_seqs
     try:
         t0 = time.perf_counter()
         for step in range(n_steps):
-            pos[:n_seqs] = P + step
-            rc = C.llama_decode(ctx, b)
-            if rc != 0:
-                raise ContextError(f"llama_decode failed with code {rc}: {_last_log()}")
+            if engine.decode_only(seqs, toks, [P + step] * n_seqs, want) is None:
+                raise ContextError(f"no KV slot for step {step} of the ceiling")
         return time.perf_counter() - t0
     finally:
         engine.clear()
 
 
-def highlevel_samples(
-    path: str | Path,
-    prompt: str,
-    n: int,
-    *,
-    max_tokens: int,
-    temperature: float,
-    top_p: float,
-    seed: int,
-    n_ctx: int,
-    n_threads: int | None = None,
-    n_gpu_layers: int = 0,
-    stop: Sequence[str] = (),
-    top_k: int = 40,
-    min_p: float = 0.05,
-) -> tuple[list[str], list[int], float]:
+def highlevel_samples(path: str | Path, prompt: str, n: int, *, max_tokens: int, temperature: float, top_p: float,
+                      seed: int, n_ctx: int, n_threads: int | None = None, n_gpu_layers: int = 0,
+                      stop: Sequence[str] = (), top_k: int = 40, min_p: float = 0.05) -> tuple[list[str], list[int], float]:
     """What a user would do without eager-local: ``n`` samples, one after another.
 
     llama-cpp-python's high-level ``Llama`` (no batching; it ignores ``n``) with
@@ -412,35 +340,8 @@ def highlevel_samples(
     Returns the texts, their generated token counts, and the seconds the ``n``
     completions took (the model load is not counted).
     """
-    _backend()
-    threads = int(n_threads or os.cpu_count() or 1)
-    llm = C.Llama(
-        model_path=str(Path(path).expanduser()),
-        n_ctx=int(n_ctx),
-        n_threads=threads,
-        n_threads_batch=threads,
-        n_gpu_layers=int(n_gpu_layers) if n_gpu_layers >= 0 else -1,
-        seed=int(seed),
-        verbose=False,
+    return native.highlevel_samples(
+        Path(path).expanduser(), prompt, n, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
+        seed=seed, n_ctx=n_ctx, n_threads=int(n_threads or os.cpu_count() or 1), n_gpu_layers=n_gpu_layers,
+        stop=stop, top_k=top_k, min_p=min_p,
     )
-    try:
-        llm.set_cache(C.LlamaRAMCache())
-        texts, counts = [], []
-        t0 = time.perf_counter()
-        for i in range(n):
-            out = llm.create_completion(
-                prompt,
-                max_tokens=int(max_tokens),
-                temperature=float(temperature),
-                top_p=float(top_p),
-                top_k=int(top_k),
-                min_p=float(min_p),
-                repeat_penalty=1.0,
-                seed=int(seed) + i,
-                stop=list(stop) or None,
-            )
-            texts.append(out["choices"][0]["text"])
-            counts.append(int(out["usage"]["completion_tokens"]))
-        return texts, counts, time.perf_counter() - t0
-    finally:
-        llm.close()

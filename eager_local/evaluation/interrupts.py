@@ -13,6 +13,8 @@ import threading
 from contextlib import contextmanager
 from typing import Iterator
 
+from ..startup import deferred
+
 #: Exit codes: 128 + the signal number, as shells report them.
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
@@ -38,6 +40,8 @@ def stop_on_signals() -> Iterator[StopRequest]:
 
     def handler(signum, frame):
         if req.event.is_set():
+            if deferred(signum, frame):  # inside llama.cpp's log callback: raised once out of it
+                return
             raise KeyboardInterrupt
         req.signum = signum
         req.event.set()

@@ -114,7 +114,7 @@ def read_records(path: str | Path) -> list[EvalRecord]:
         except RunFileError:
             if n == len(lines):  # no newline after it: torn by a kill mid-write
                 break
-            raise RunFileError(f"{where}: not a JSON record; is this a run file of eager eval?") from None
+            raise
         if not isinstance(obj, dict) or "id" not in obj or "phase" not in obj:
             raise RunFileError(f"{where}: not a record of eager eval (no id or phase)")
         out.append(EvalRecord.from_json(obj, where))

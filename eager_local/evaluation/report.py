@@ -178,6 +178,9 @@ def _fmt_diff(d: Difference, relative: bool) -> str:
 
 def plot(runs: list[RunSummary], path: str) -> None:
     """PNG: Pass@k against generated tokens per prompt, and sequences per prompt."""
+    from ..extras import require
+
+    require("matplotlib", "⟨plot⟩")
     import matplotlib
 
     matplotlib.use("Agg")

@@ -24,6 +24,7 @@ from typing import Callable
 from .. import budget
 from ..controller import collect
 from ..errors import ContextError, OutputError, PromptError, SettingsError
+from ..final_answer import answer_part
 from ..result import Fork, RunResult, RunStats
 from ..settings import Settings
 from .answers import Checker
@@ -142,7 +143,7 @@ class Runner:
             r = donor.get(it.id)
             if it.id in init or r is None:
                 continue
-            theirs = r.run_config
+            theirs = as_written_now(r.run_config)
             for k in ("method", "settings", "model_sha256", "format"):
                 if theirs.get(k) != want[k]:
                     raise OutputError(
@@ -240,7 +241,8 @@ class Runner:
 
     def _record(self, it: Item, r: RunResult, origins, s: Settings, s2: Settings | None) -> EvalRecord:
         t0 = time.perf_counter()
-        verdicts = [self.checker.check(it, seq.text) for seq in r.sequences]
+        think = r.model.think if r.model else None  # a reasoning model's answer follows its thoughts
+        verdicts = [self.checker.check(it, answer_part(seq.text, think) or "") for seq in r.sequences]
         check_s = time.perf_counter() - t0
         score = score_prompt([v.answer for v in verdicts], [v.correct for v in verdicts])
         confs = [sequence_confidence(q.entropies, s.top_k_entropy) for q in r.sequences]
@@ -278,13 +280,25 @@ class Runner:
 
     def _check_same_run(self, existing: list[EvalRecord]) -> None:
         for r in existing:
-            theirs = r.run_config
+            theirs = as_written_now(r.run_config)
             for k, v in self.fingerprint.items():
                 if theirs.get(k) != v:
                     raise OutputError(
                         f"{self.out} holds a run with a different {k} (prompt {r.id!r}): "
                         "resume with the same options, or choose another --out"
                     )
+
+
+def as_written_now(run_config: dict) -> dict:
+    """A record's ``run_config`` with the settings keys an older eager-local did not write
+    yet filled in, so that its file still resumes: each takes its default, and a missing
+    ``branch_region`` is ``all`` (older versions forked anywhere; "auto" is resolved per
+    model before it is recorded)."""
+    recorded = run_config.get("settings")
+    if not isinstance(recorded, dict):
+        return run_config
+    filled = {**Settings().to_dict(), "branch_region": "all", **recorded}
+    return {**run_config, "settings": filled}
 
 
 def append_runs(first: RunResult, more: RunResult) -> RunResult:

@@ -12,7 +12,8 @@ from eager_local.cli import main
 KEYS = (
     "overhead_share_m32", "speedup_eager_vs_parallel_wall", "speedup_parallel_vs_highlevel",
     "speedup_eager_vs_highlevel", "token_ratio_eager_vs_parallel", "passk_parallel",
-    "passk_eager", "peak_kv_cells_m32",
+    "passk_eager", "peak_kv_cells_m32", "overhead_share_m32_tau12", "speedup_backend_sampling_m32",
+    "overhead_share_m32_host", "overhead_share_m32_tau12_host",
 )
 
 
@@ -33,7 +34,7 @@ def test_quick_bench_writes_every_figure(tiny_gguf, data, tmp_path, capsys):
                "--target-seqs", "2", "--threads", "2"])
     assert rc == 0
     table = capsys.readouterr().out
-    for section in ("1-2", "3 ", "4 ", "5 "):
+    for section in ("1-2", "S ", "3 ", "4 ", "5 "):
         assert f"\n{section}" in table
     doc = json.loads(out.read_text())
     for k in KEYS:
@@ -52,6 +53,14 @@ def test_quick_bench_writes_every_figure(tiny_gguf, data, tmp_path, capsys):
     assert doc["peak_kv_cells_m32"] < mem["naive_kv_cells"]
     e = d["eager"]
     assert e["items"] == 2 and 1 <= e["seqs_per_prompt_eager"] <= 4
+    # section S: the old path (full logits) and the new (backend top-N) at τ 0.6 and 1.2
+    paths = {(r["path"], r["tau"]): r for r in d["sampling"]}
+    assert set(paths) == {(p, t) for p in ("host", "backend") for t in (0.6, 1.2)}
+    assert all(r["M"] == 4 and r["steps_measured"] > 0 for r in paths.values())
+    assert paths[("host", 0.6)]["inexact_rows"] is None and paths[("host", 0.6)]["top_n"] == 0
+    assert 0 <= paths[("backend", 1.2)]["inexact_rows"] <= 1 and paths[("backend", 1.2)]["top_n"] > 0
+    assert doc["overhead_share_m32"] == paths[("backend", 0.6)]["overhead_share"]
+    assert "\nS " in table
 
 
 def test_bench_without_the_dataset_skips_section_4(tiny_gguf, tmp_path, capsys):

@@ -64,3 +64,27 @@ def test_forking_on_the_token_taken_is_refused(engine):
     with pytest.raises(SettingsError, match="no token 99"):
         collect(fork_by_hand(engine, first, 0, 99, 5))
     assert _free_cells(engine) == engine.n_ctx
+
+
+def test_manual_fork_on_backend_sampling_matches_full_rows(tiny_gguf):
+    """The fork's decode takes llama.cpp's backend top-N (``sampling.Candidates``) as it
+    takes full rows: greedy after the fork, both engines write the same new sequence."""
+    from eager_local.engine.llama import backend_sampling_available
+
+    if not backend_sampling_available():
+        pytest.skip("this llama.cpp build has no backend sampling")
+    s = Settings(method="greedy", max_new_tokens=12, record_candidates=4)
+    new = {}
+    for mode in ("backend", "host"):
+        e = LlamaEngine(tiny_gguf, n_ctx=192, n_threads=1, sampling=mode, top_n=32)
+        try:
+            assert e.sampling == mode
+            first = collect(generate(e, "the cat", s))
+            token = next(t for t in (7, 8, 9) if t != first.sequences[0].tokens[3])
+            result = collect(fork_by_hand(e, first, 0, 3, token))
+        finally:
+            e.close()
+        assert result.forks[-1].manual and RunResult.from_json(result.to_json()).forks[-1].manual
+        new[mode] = result.sequences[-1]
+    assert new["backend"].tokens == new["host"].tokens and new["backend"].tokens[3] in (7, 8, 9)
+    assert [c[0][0] for c in new["backend"].candidates[4:]] == list(new["backend"].tokens[4:])

@@ -216,7 +216,7 @@ SETTINGS_CASES = [
     ("t-zero", ["-T", "0"], ["max-new-tokens must be an integer ≥ 1"]),
     ("seed-negative", ["--seed", "-1"], ["seed must be an integer ≥ 0"]),
     ("monitor-window-zero", ["--monitor-window", "0"], ["monitor-window must be an integer ≥ 1"]),
-    ("method-unknown", ["--method", "beam"], ["unknown method 'beam'"]),
+    ("method-unknown", ["--method", "beam"], ["invalid choice: 'beam'", "greedy"]),
     ("stop-empty", ["--stop", ""], ["stop strings must be non-empty"]),
     ("n-ctx-too-small", ["--n-ctx", "10"], ["--n-ctx must be an integer of at least 64"]),
     ("threads-zero", ["--threads", "0"], ["--threads must be between 1 and 512"]),

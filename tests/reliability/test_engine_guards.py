@@ -103,7 +103,7 @@ for i in range(rows):
     b.n_seq_id[i] = 1
     b.seq_id[i][0] = 8 if case == "seq-id-at-n_seq_max" else 0
     b.logits[i] = True
-rc = C.llama_decode(e._ctx, b)
+rc = C.llama_decode(e.native.context.ptr, b)
 print("returned", rc, flush=True)
 """
     proc = subprocess.run([sys.executable, "-c", raw, str(tiny_gguf), case],

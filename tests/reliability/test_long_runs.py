@@ -28,7 +28,8 @@ def _bench():
 
 def llama_cache_empty(engine) -> bool:
     """Ask llama.cpp (not our bookkeeping) for the last position of every sequence id."""
-    return all(C.llama_memory_seq_pos_max(engine._mem, s) == -1 for s in range(engine.n_seq_max))
+    return all(C.llama_memory_seq_pos_max(engine.native.context.memory, s) == -1
+               for s in range(engine.n_seq_max))
 
 
 def test_hundred_runs_recycle_ids_and_empty_the_cache(tiny_gguf):

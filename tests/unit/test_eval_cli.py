@@ -38,8 +38,10 @@ def test_missing_field(tmp_path, capsys):
 
 
 def test_unknown_method(tmp_path, capsys, data):
-    err = one_line_error(capsys, ["eval", str(data), "--method", "beam", "--out", str(tmp_path / "o.jsonl")],
-                         "unknown method 'beam'")
+    with pytest.raises(SystemExit) as e:  # --method has choices: argparse refuses it
+        main(["eval", str(data), "--method", "beam", "--out", str(tmp_path / "o.jsonl")])
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and "\n" not in err and "invalid choice: 'beam'" in err
     assert "eager-adapt" in err
 
 

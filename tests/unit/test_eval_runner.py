@@ -165,6 +165,43 @@ def test_resume_refuses_other_settings_and_existing_output_needs_resume(tmp_path
         check_output(tmp_path, resume=False)
 
 
+def before_branch_regions(r: dict) -> dict:
+    """A record as eager-local wrote it before the branch_region setting existed."""
+    r = json.loads(json.dumps(r))
+    for d in (r["run_config"]["settings"], r["settings"], r["extra_settings"] or {},
+              (r["run"] or {}).get("params", {})):
+        d.pop("branch_region", None)
+    return r
+
+
+def as_before_branch_regions(path):
+    lines = [json.dumps(before_branch_regions(json.loads(line))) + "\n" for line in path.read_text().splitlines()]
+    path.write_text("".join(lines))
+
+
+def test_files_written_before_branch_regions_still_resume(tmp_path):
+    whole = dicts(runner(tmp_path / "whole.jsonl", "eager-adapt").run())
+    out = tmp_path / "old.jsonl"
+    cancel = threading.Event()
+    with pytest.raises(Interrupted):
+        runner(out, "eager-adapt", cancel=cancel, model=make_model(30, cancel)).run()
+    as_before_branch_regions(out)
+    assert "branch_region" not in out.read_text()
+    resumed = dicts(runner(out, "eager-adapt", resume=True).run())
+    old = [before_branch_regions(r) for r in whole]  # kept records stay as they were written
+    assert strip_times([before_branch_regions(r) for r in resumed]) == strip_times(old)
+    assert any("branch_region" in r["settings"] for r in resumed)  # new ones say where forks may be
+    # an old eager run is adopted by --init-from as well; a missing key is no wildcard
+    runner(tmp_path / "eager.jsonl", "eager").run()
+    as_before_branch_regions(tmp_path / "eager.jsonl")
+    got = dicts(runner(tmp_path / "reused.jsonl", "eager-adapt", init_from=str(tmp_path / "eager.jsonl")).run())
+    assert strip_times([before_branch_regions(r) for r in got]) == strip_times(old)
+    with pytest.raises(OutputError, match="different settings"):
+        runner(out, "eager-adapt", settings=SETTINGS.with_(branch_region="answer"), resume=True,
+               model=Model(ModelSpec(alias="fake", think=("<think>", "</think>")), make_model().engine,
+                           ModelInfo("fake", "/fake.gguf", "0" * 64))).run()
+
+
 def test_a_torn_last_line_is_ignored_and_cut(tmp_path):
     out = tmp_path / "p.jsonl"
     runner(out, "parallel").run()

@@ -84,3 +84,12 @@ def test_old_records_get_their_confidence_from_the_run_document():
     assert [b.weight for b in ballots] == pytest.approx([math.log(4), math.log(4) - 1.0], abs=1e-4)
     stored = tuple(ScoredSequence.from_json(dict(old, confidence=0.5, lowest_window=0.25), "s.") for _ in range(2))
     assert [b.weight for b in record_ballots(SimpleNamespace(sequences=stored, run=None, settings={}))] == [0.25, 0.25]
+
+
+@pytest.mark.parametrize("key, value", [("confidence", "high"), ("confidence", True),
+                                        ("lowest_window", float("nan")), ("lowest_window", [1.0])])
+def test_a_stored_confidence_of_the_wrong_kind_is_named(key, value):
+    old = dict(id=0, parent=None, fork_pos=0, origin="init", text="x", answer="1", correct=True,
+               check="", finish_reason="eog", n_tokens=2, n_own=2, confidence=1.0, lowest_window=0.5)
+    with pytest.raises(Exception, match=f"sequences.0.{key}"):
+        ScoredSequence.from_json(dict(old, **{key: value}), "sequences.0.")

@@ -78,7 +78,8 @@ def test_flat_row_falls_back_and_still_agrees():
     fast = sampling.distributions(x, 0.6, 20, top_p=0.95)
     full = sampling.distributions(x, 0.6, 20)
     for f, r, row in zip(fast, full, x):
-        assert f.cover == 1.0  # too many tokens in the nucleus for a cut list
+        # beyond the groups: the exact nucleus lists the cut, not the whole window
+        assert f.cover == 0.95 and len(f.ids) < len(r.ids)
         agree(f, r, row, 0.6, 20, 0.95)
 
 
@@ -123,3 +124,60 @@ def test_greedy_rows_need_no_nucleus():
     x = rows(5, n=6)
     for d, row in zip(sampling.distributions(x, 1.0, 20, top_p=0.0), x):
         assert sampling.top_two(d, row)[0] == int(np.argmax(row))
+
+
+@pytest.mark.parametrize("tau", [1.2, 1.5])
+def test_flat_rows_at_high_temperature_match_the_reference(tau):
+    """Where the group bound cannot prove its cut: the exact nucleus, no full sort."""
+    rng = np.random.default_rng(8)
+    x = (rng.standard_normal((3, V)) * np.array([[0.5], [1.5], [3.0]])).astype(np.float32)
+    fast = sampling.distributions(x, tau, 20, top_p=0.95)
+    full = sampling.distributions(x, tau, 20)
+    for f, r, row in zip(fast, full, x):
+        assert f.cover == 0.95 and len(f.ids) < len(r.ids)
+        agree(f, r, row, tau, 20, 0.95)
+
+
+def candidates_of(x, n):
+    """What llama.cpp's top_k(n) hands back: the n best of each row, in no order."""
+    R = x.shape[0]
+    rng = np.random.default_rng(0)
+    top = np.argpartition(x, x.shape[1] - n, axis=1)[:, x.shape[1] - n:]
+    top = np.take_along_axis(top, rng.permuted(np.tile(np.arange(n), (R, 1)), axis=1), axis=1)
+    return sampling.Candidates.from_unsorted(top.astype(np.int64), np.take_along_axis(x, top, axis=1),
+                                             x.shape[1])
+
+
+@pytest.mark.parametrize("tau", [0.3, 0.6, 1.2])
+def test_candidates_give_exact_entropy_and_top_two(tau):
+    x = rows(12)
+    c = candidates_of(x, 64)
+    for d, full, row, i in zip(sampling.distributions(c, tau, 20, top_p=0.95),
+                               sampling.distributions(x, tau, 20), x, range(len(x))):
+        assert d.entropy == pytest.approx(full.entropy, abs=1e-9)
+        assert sampling.top_two(d, c[i]) == sampling.top_two(full, row)
+        if d.exact:  # the nucleus is proved: the same draws as the full row
+            for seed in range(10):
+                assert sampling.sample_top_p(d, 0.95, np.random.default_rng(seed)) == \
+                    sampling.sample_top_p(full, 0.95, np.random.default_rng(seed))
+
+
+def test_candidates_that_cannot_hold_the_nucleus_are_marked():
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((2, V)) * 0.3).astype(np.float32)  # flat: the nucleus has thousands
+    x[1, 7] = 40.0  # sure: the nucleus is one token
+    d = sampling.distributions(candidates_of(x, 64), 0.6, 20, top_p=0.95)
+    assert not d[0].exact and d[0].cover == 1.0
+    assert d[1].exact and sampling.sample_top_p(d[1], 0.95, np.random.default_rng(0)) == 7
+    # the policy: top-p of the candidates' own mass
+    tok = sampling.sample_top_p(d[0], 0.95, np.random.default_rng(0))
+    assert tok in set(d[0].ids.tolist())
+
+
+def test_candidates_index_like_rows():
+    c = candidates_of(rows(3, n=4), 32)
+    assert c.shape == (4, 32) and len(c[-1]) == 1 and c[-1][None, :] is not None
+    assert np.array_equal(c[2].ids[0], c.ids[2])
+    assert (np.diff(c.logits, axis=1) <= 0).all()
+    with pytest.raises(Exception):
+        sampling.distributions(c, 0.6, 40, top_p=0.95)  # K above the candidates
