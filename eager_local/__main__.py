@@ -1,10 +1,10 @@
+import signal
 import sys
 
 try:
-    from .cli import main
-
-    code = main()
+    from .cli import entry
 except KeyboardInterrupt:  # Ctrl-C while Python is still importing
     print("eager: interrupted", file=sys.stderr)
-    code = 130
-sys.exit(code)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(130)
+entry()

@@ -1,9 +1,11 @@
-"""The Python API: load a model by alias or path, then run a prompt.
+"""The Python API: load a model by alias or path, then run a prompt, or many together.
 
     from eager_local import load
     model = load()                                  # the embedded default model
     result = model.run("Tom had 15 marbles ...", method="eager", theta=1.0, max_seqs=8)
     for ev in model.stream("...", method="parallel", max_seqs=4): ...
+    results = model.run_many(["...", "..."], Settings(max_seqs=8))   # one batched decode per step
+    for i, ev in model.stream_many(["...", "..."]): ...               # i: the prompt's index
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ import threading
 import weakref
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
-from .controller import fork_by_hand, collect, generate
-from .events import Event
+from .controller import collect, fork_by_hand, generate
 from . import branch_region
+from .events import Event, RunFinished
 from .registry import ModelSpec, apply_file_defaults, load_registry, model_path
+from .scheduler import Scheduler, for_concurrency
 from .result import ModelInfo, RunResult
 from .errors import ModelError, PromptError, SettingsError
 from .settings import MAX_SEQUENCES, MAX_THREADS, Settings
@@ -39,8 +42,9 @@ class Model:
     closed: bool = False
     """True after ``close()``: the engine's memory is gone and every run is refused."""
     _streams: weakref.WeakSet = field(default_factory=weakref.WeakSet, repr=False)
-    """Generators handed out by ``stream`` and maybe still suspended: ``close`` finishes
-    them first, so none touches the engine after it is freed."""
+    """Generators handed out by ``stream`` and ``stream_many``, and schedulers given runs by
+    ``submit``, maybe still suspended: ``close`` finishes them first, so none touches the
+    engine after it is freed."""
 
     def settings(self, base: Settings | None = None, **overrides) -> Settings:
         """Settings with the model's own stop strings added.
@@ -72,15 +76,7 @@ class Model:
     ) -> Iterator[Event]:
         """Yield the run's events (see eager_local.events)."""
         self._check_open()
-        if not isinstance(prompt, str):
-            raise PromptError(
-                f"the prompt must be text (str), not {type(prompt).__name__}: decode it first"
-            )
-        try:
-            prompt.encode("utf-8")
-        except UnicodeEncodeError as e:
-            raise PromptError(f"the prompt holds bytes that are not UTF-8 (character {e.start}): "
-                              "convert it to UTF-8") from None
+        _check_prompt(prompt)
         s = self.settings(settings, **overrides)
         refuse_overlong_prompt(self.engine, prompt)
         events = generate(self.engine, prompt, s, model=self.info, cancel=cancel, resume=resume)
@@ -99,6 +95,49 @@ class Model:
     def run(self, prompt: str, settings: Settings | None = None, **overrides) -> RunResult:
         """Run to the end and return the result."""
         return collect(self.stream(prompt, settings, **overrides))
+
+    def submit(self, scheduler: Scheduler, prompt: str, settings: Settings | None = None, *,
+               cancel: threading.Event | None = None, resume: RunResult | None = None,
+               **overrides) -> int:
+        """Queue ``prompt`` on ``scheduler`` (see ``scheduler.for_concurrency``); return its run id.
+        The model tracks the scheduler like a stream: ``close`` finishes it first."""
+        self._check_open()
+        _check_prompt(prompt)
+        s = self.settings(settings, **overrides)
+        refuse_overlong_prompt(self.engine, prompt)
+        run_id = scheduler.add(prompt, s, model=self.info, cancel=cancel, resume=resume)
+        self._streams.add(scheduler)
+        return run_id
+
+    def stream_many(
+        self,
+        prompts: Sequence[str],
+        settings: Settings | Sequence[Settings] | None = None,
+        *,
+        concurrency: int | str = "auto",
+        cancel: threading.Event | None = None,
+        **overrides,
+    ) -> Iterator[tuple[int, Event]]:
+        """Decode every prompt together (one batched decode per step); yield
+        ``(i, event)`` with ``i`` the prompt's index. ``settings``: one for all prompts
+        (seed included) or one per prompt. Bad input is refused before anything runs."""
+        self._check_open()
+        per_prompt = _settings_per_prompt(settings, len(prompts))
+        scheduler = for_concurrency(self.engine, concurrency)
+        for prompt, s in zip(prompts, per_prompt):
+            self.submit(scheduler, prompt, s, cancel=cancel, **overrides)
+        events = scheduler.events()
+        self._streams.add(events)
+        return events
+
+    def run_many(self, prompts: Sequence[str], settings: Settings | Sequence[Settings] | None = None,
+                 **kw) -> list[RunResult]:
+        """Run every prompt to the end; the results in prompt order."""
+        results: dict[int, RunResult] = {}
+        for i, ev in self.stream_many(prompts, settings, **kw):
+            if isinstance(ev, RunFinished):
+                results[i] = ev.result
+        return [results[i] for i in range(len(prompts))]
 
     def close(self) -> None:
         """Finish every stream still suspended (its ``finally`` clears the engine's
@@ -138,6 +177,28 @@ def refuse_overlong_prompt(engine, prompt: str) -> None:
                 f"and the context holds {n_ctx}: shorten it or raise n_ctx"
             )
         size *= 4
+
+
+def _check_prompt(prompt) -> None:
+    """Refuse a prompt that is not text, or text that is not UTF-8."""
+    if not isinstance(prompt, str):
+        raise PromptError(
+            f"the prompt must be text (str), not {type(prompt).__name__}: decode it first"
+        )
+    try:
+        prompt.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise PromptError(f"the prompt holds bytes that are not UTF-8 (character {e.start}): "
+                          "convert it to UTF-8") from None
+
+
+def _settings_per_prompt(settings, n: int) -> list[Settings | None]:
+    if settings is None or isinstance(settings, Settings):
+        return [settings] * n
+    settings = list(settings)
+    if len(settings) != n or not all(isinstance(s, Settings) for s in settings):
+        raise SettingsError(f"give one Settings, or one per prompt ({n}), not {len(settings)} values")
+    return settings
 
 
 def check_load_options(

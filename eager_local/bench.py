@@ -1,6 +1,6 @@
 """``eager bench``: wall-clock time against the llama.cpp ceiling and against the alternatives.
 
-Five measurements in one process, on one model, with fixed prompts and seeds:
+Six measurements in one process, on one model, with fixed prompts and seeds:
 
 1. ceiling   bare ``llama_decode`` loops (1, 8, 32 rows, logits requested, never read)
 2. engine    full parallel sampling through the controller at the same shapes: tokens/s
@@ -13,6 +13,7 @@ S. sampling  old path (full logits to the host, ``eager_local.sampling``) agains
              generated and decoded tokens, wall time, Pass@k
 5. memory    M sequences forked from a long shared prompt, in a context far smaller
              than M × (prompt + suffix): peak KV cells and process RSS
+6. eval throughput  prompts decoded together vs one at a time (eager_local.bench_throughput)
 
 The machine is shared and noisy, so every comparison is a ratio of figures taken
 side by side in the same run (measurements of 1 and 2, and of S, are interleaved;
@@ -29,7 +30,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from . import sampling
+from . import bench_throughput, sampling
 from .bench_figures import (EagerFigures, Figures, HighLevelFigures, MemoryFigures, SamplingFigures,
                             ShapeFigures, format_table, write_json)
 from .controller import collect, generate
@@ -120,10 +121,12 @@ def run_bench(model, cfg: BenchConfig, log=None) -> Figures:
     # 5: memory
     log(f"[5] memory: M={cfg.max_seqs} from a ~{cfg.long_prompt_tokens}-token shared prompt")
     memory = _memory(model, cfg)
+    # 6: eval throughput, with section 4's θ
+    throughput = bench_throughput.eval_throughput(model, cfg, eager.theta, log) if eager else None
     return Figures(config=asdict(cfg), model=str(model.info.path), n_threads=e.n_threads,
                    shapes=tuple(shapes), sampling=tuple(samp), highlevel=highlevel, eager=eager,
-                   memory=memory, notes=tuple(notes), wall_s=time.perf_counter() - t0,
-                   load_average=(load0, _load()))
+                   memory=memory, throughput=throughput, notes=tuple(notes),
+                   wall_s=time.perf_counter() - t0, load_average=(load0, _load()))
 
 
 def _load() -> float | None:

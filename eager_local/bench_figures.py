@@ -11,6 +11,9 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from . import bench_throughput
+from .bench_throughput import ThroughputFigures
+
 
 @dataclass(frozen=True)
 class ShapeFigures:
@@ -139,6 +142,8 @@ class Figures:
     highlevel: HighLevelFigures | None = None
     eager: EagerFigures | None = None
     memory: MemoryFigures | None = None
+    throughput: ThroughputFigures | None = None
+    """Section 6 (bench_throughput)."""
     notes: tuple[str, ...] = ()
     wall_s: float = 0.0
     load_average: tuple = ()
@@ -165,11 +170,12 @@ class Figures:
             "passk_parallel": e.passk_parallel if e else None,
             "passk_eager": e.passk_eager if e else None,
             "peak_kv_cells_m32": mem.peak_kv_cells if mem else None,
+            **bench_throughput.summary(self.throughput),
         }
 
     def to_json(self) -> dict:
         details = asdict(self)
-        for k in ("highlevel", "eager", "memory"):  # as before: an empty object when skipped
+        for k in ("highlevel", "eager", "memory", "throughput"):  # as before: an empty object when skipped
             details[k] = details[k] or {}
         return {**self.summary(), "details": details}
 
@@ -205,6 +211,7 @@ def format_table(fig: Figures) -> str:
         if sp:
             L.append(f"     backend sampling: {_x(sp)} the host path's tokens/s at τ = 0.6")
     L += _highlevel_lines(fig) + _eager_lines(fig) + _memory_lines(fig)
+    L += bench_throughput.format_section(fig.throughput)
     L += [f"note: {n}" for n in fig.notes]
     return "\n".join(L)
 

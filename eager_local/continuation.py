@@ -52,6 +52,7 @@ def start_resumed(run, prompt_slot: int) -> Iterator[Event]:
     """
     points = _rebuild(run)
     if not points:
+        run.engine.remove_seq(prompt_slot)
         run.slots.give(prompt_slot)
         return
     if len(points) + len({p for p, _ in points}) + 1 > run.engine.n_seq_max:

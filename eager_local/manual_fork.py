@@ -9,11 +9,13 @@ until it finishes. Its fork is marked ``manual`` in the result and the JSON.
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Callable, Iterator
 
 from .continuation import drop_scaffolds, rebuild_tree, scaffolds
 from .errors import SettingsError
 from .events import Event
+from .result import RunResult
+from .settings import Settings
 
 
 def owner(run, seq: int, pos: int):
@@ -29,8 +31,18 @@ def owner(run, seq: int, pos: int):
     return q
 
 
+def manual_settings(result: RunResult) -> Settings:
+    """The settings of a fork by hand: the run's, with room for one more sequence."""
+    return result.settings.with_(max_seqs=len(result.sequences) + 1)
+
+
+def manual_start(seq: int, pos: int, token: int) -> Callable[..., Iterator[Event]]:
+    """The start hook (RunState.start_from) that forks ``token`` at ``pos`` of ``seq``."""
+    return lambda run, prompt_slot: start_manual(run, prompt_slot, seq, pos, token)
+
+
 def start_manual(run, prompt_slot: int, seq: int, pos: int, token: int) -> Iterator[Event]:
-    """Rebuild the finished tree and fork the new sequence (the controller's ``start_from``)."""
+    """Rebuild the finished tree and fork the new sequence (the run's ``start_from``)."""
     rebuild_tree(run, keep_candidates=True)
     parent = owner(run, seq, pos)
     if parent.tokens[pos] == token:

@@ -106,8 +106,10 @@ class RunStats:
     peak_kv_cells: int
     """Most KV cells in use at once (prompt + distinct generated tokens held)."""
     wall_s: float
+    """Seconds the run took: each step's time, shared among the runs decoded in it by
+    their rows (a run alone gets all of it), so the runs of one batch add up to its time."""
     decode_s: float = 0.0
-    """Time spent inside the engine's decode calls."""
+    """Time spent inside the engine's decode calls (shared the same way)."""
     steps: int = 0
     """Batched decode steps after the prompt."""
 

@@ -145,3 +145,34 @@ PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 def check_plot_path(path: str | Path) -> Path:
     """A ``--plot`` path, refused before any work unless it ends in .png, .svg or .pdf."""
     return check_output_path(path, "plot", "a file name ending in .png", suffixes=PLOT_SUFFIXES)
+
+
+def read_prompts(path: str | Path) -> list[str]:
+    """The prompts of a prompts file: JSONL with a ``prompt`` field on every line (a
+    ``.jsonl`` name, or a first line that starts with ``{``), else plain text with one
+    prompt per line. Blank lines are skipped."""
+    import json
+
+    from .errors import PromptError
+
+    path = expand_path(path, "prompts file", PromptError)
+    data = read_user_file(path, "prompts file", PromptError, "a text or .jsonl file")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise PromptError(f"prompts file {path} is not UTF-8 (byte {e.start}): convert it to UTF-8") from None
+    lines = [(n, line.rstrip("\r")) for n, line in enumerate(text.split("\n"), 1) if line.strip()]
+    if not lines:
+        raise PromptError(f"prompts file {path} holds no prompts: one per line, or JSONL with a prompt field")
+    if not (path.suffix == ".jsonl" or lines[0][1].lstrip().startswith("{")):
+        return [line for _, line in lines]
+    prompts = []
+    for n, line in lines:
+        try:
+            doc = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise PromptError(f"{path}, line {n}: not valid JSON ({e.msg} at column {e.colno})") from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("prompt"), str) or not doc["prompt"].strip():
+            raise PromptError(f"{path}, line {n}: needs a non-empty text field \"prompt\"")
+        prompts.append(doc["prompt"])
+    return prompts

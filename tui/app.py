@@ -1,7 +1,9 @@
 """The eager-local TUI: run a prompt and watch its sequence tree grow, token by token.
 
 Generation runs in a thread worker that posts ``EventBatch`` messages; every
-widget change happens here, in message handlers on the UI thread.
+widget change happens here, in message handlers on the UI thread. With "vs" set,
+a second configuration runs on the same prompt in the same batch (the scheduler
+decodes both together) and its tree grows beside the first.
 """
 
 from __future__ import annotations
@@ -82,6 +84,9 @@ class EagerApp(RunFiles, Teaching, ManualFork, App):
         self.load_path, self.prompt = load, prompt
         self.show_rates = show_rates
         self.live: LiveRun | None = None
+        """The run shown in the text view, inspector and plot."""
+        self.runs: list[LiveRun] = []
+        """Every run of the last Run: one, or two when compared (same prompt, one batch)."""
         self.sel: int | None = None
         """The sequence shown in the text view."""
         self.cursor: int | None = None
@@ -97,6 +102,7 @@ class EagerApp(RunFiles, Teaching, ManualFork, App):
                 yield StatsBar(self.show_rates, id="stats")
                 with Horizontal(id="top"):
                     yield SequenceTreeView(id="tree")
+                    yield SequenceTreeView(id="tree-b")
                     with Vertical(id="textbox"):
                         yield Legend(id="legend")
                         yield TokenView(id="text")
@@ -109,6 +115,7 @@ class EagerApp(RunFiles, Teaching, ManualFork, App):
     def on_mount(self) -> None:
         self._main.query_one("#controls").border_title = "run"
         self._main.query_one("#tree").border_title = "sequence tree"
+        self._main.query_one("#tree-b").display = False
         self._main.query_one("#textbox").border_title = "text (coloured by entropy)"
         self._main.query_one("#inspector-box").border_title = "token inspector"
         self._main.query_one("#plot").border_title = "entropy per token"
@@ -145,22 +152,35 @@ class EagerApp(RunFiles, Teaching, ManualFork, App):
             self.notify("a run is in progress: stop it (F6) first", severity="warning")
             return
         try:
-            prompt, spec, settings = self._main.query_one(Controls).read(self.base_settings)
+            controls = self._main.query_one(Controls)
+            prompt, spec, settings = controls.read(self.base_settings)
             settings = settings.with_(record_candidates=settings.top_k_entropy)
+            other = controls.read_compare(settings)
         except EagerError as e:
             self.notify(e.worded(setting_label), severity="error", title=e.title)
             return
         self._run_id += 1
         self._cancel = threading.Event()
-        self.live = LiveRun(prompt=prompt, settings=settings)
-        self.sel, self.cursor = 0, None
-        self._redraw_all()
+        every = [settings] + ([other] if other is not None else [])
+        self.show_runs([LiveRun(prompt=prompt, settings=s) for s in every])
         self._set_running(True, "running" if self.models.loaded(spec) else "loading")
         self._main.query_one(TokenView).focus()  # arrows now walk the tokens as they come
-        self._generate(self._run_id, spec, prompt, settings, self._cancel)
+        self._generate(self._run_id, spec, prompt, every, self._cancel)
+
+    def show_runs(self, runs: list[LiveRun]) -> None:
+        """Show ``runs`` (the first in the text view); a second tree only when there are two."""
+        self.runs, self.live = runs, runs[0]
+        self.sel, self.cursor = (0 if runs[0].seqs or not runs[0].finished else None), None
+        self._main.query_one("#tree-b").display = len(runs) > 1
+        self._main.query_one("#tree").border_title = "sequence tree" + (
+            f" · {runs[0].settings.method}" if len(runs) > 1 else "")
+        if len(runs) > 1:
+            s = runs[1].settings
+            self._main.query_one("#tree-b").border_title = f"vs · {s.method} θ={s.theta:g}"
+        self._redraw_all()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="generate")
-    def _generate(self, run_id: int, spec: str | None, prompt: str, settings: Settings,
+    def _generate(self, run_id: int, spec: str | None, prompt: str, settings: list[Settings],
                   cancel: threading.Event) -> None:
         """The worker: load (or reuse) the model, decode, post batches. Touches no widget."""
         post = self.post_message
@@ -170,7 +190,7 @@ class EagerApp(RunFiles, Teaching, ManualFork, App):
                     post(ModelStatus(run_id, "loading"))
                 model = self.models.get(spec)
                 post(ModelStatus(run_id, "running"))
-                events = model.stream(prompt, settings, cancel=cancel)
+                events = model.stream_many([prompt] * len(settings), settings, cancel=cancel)
                 drawn = threading.Event()
                 drawn.set()
 
@@ -178,7 +198,7 @@ class EagerApp(RunFiles, Teaching, ManualFork, App):
                     drawn.clear()
                     post(EventBatch(run_id, evs, vocab, drawn))
 
-                pump(events, model.engine, emit, ready=drawn.is_set)
+                pump(events, model.engine, emit, ready=drawn.is_set, event_of=lambda pair: pair[1])
         except EagerError as e:
             post(RunFailed(run_id, e.one_line(setting_label)))
 
@@ -193,34 +213,49 @@ class EagerApp(RunFiles, Teaching, ManualFork, App):
 
     def on_event_batch(self, msg: EventBatch) -> None:
         self.call_after_refresh(msg.drawn.set)  # the worker may send the next batch
-        run = self.live
-        if msg.run_id != self._run_id or run is None or not self._alive():
+        if msg.run_id != self._run_id or not self.runs or not self._alive():
             return  # a batch from a run that has been replaced, or the app is closing
-        run.vocab.update(msg.vocab)
-        structural, touched, finished = False, set(), False
-        for ev in msg.events:
-            structural |= run.apply(ev)
+        structural = [False] * len(self.runs)
+        touched: list[set[int]] = [set() for _ in self.runs]
+        for run in self.runs:
+            run.vocab.update(msg.vocab)
+        for i, ev in msg.events:
+            structural[i] |= self.runs[i].apply(ev)
             if isinstance(ev, (TokenSampled, SequenceFinished)):
-                touched.add(ev.seq)
+                touched[i].add(ev.seq)
             elif isinstance(ev, Notice):
                 self.notify(ev.message, severity="warning", title="note", timeout=8)
-            elif isinstance(ev, RunFinished):
-                finished = True
-        tree = self._main.query_one(SequenceTreeView)
-        if structural:
-            tree.rebuild(run, self.sel)
-        else:
-            tree.update_leaves(run, touched, self.sel)
-        if structural or self.sel in touched:
+        for i, run in enumerate(self.runs):
+            self._draw_tree(i, structural[i], touched[i])
+        shown = self.runs.index(self.live)
+        if structural[shown] or self.sel in touched[shown]:
             self._show_selection()
-        if finished:
-            stopped = bool(self._cancel and self._cancel.is_set())
-            self._set_running(False, "stopped" if stopped else "finished")
-            st = run.result.stats
-            self.notify(f"{st.n_sequences} sequences, {len(run.forks)} forks, "
-                        f"{st.generated_tokens} tokens", title="stopped" if stopped else "finished")
+        if all(run.finished for run in self.runs):
+            self._all_finished()
         else:
-            self._main.query_one(StatsBar).show(run, "stopping" if self._cancel and self._cancel.is_set() else "running")
+            self._main.query_one(StatsBar).show(self.live, "stopping" if self._cancel and self._cancel.is_set() else "running")
+
+    def _tree(self, i: int) -> SequenceTreeView:
+        """The tree of run ``i`` (the second only when two runs are compared)."""
+        return self._main.query_one("#tree" if i == 0 else "#tree-b", SequenceTreeView)
+
+    def _draw_tree(self, i: int, structural: bool, touched: set[int]) -> None:
+        run = self.runs[i]
+        sel = self.sel if run is self.live else None
+        if structural:
+            self._tree(i).rebuild(run, sel)  # the legend follows in _show_selection
+        else:
+            self._tree(i).update_leaves(run, touched, sel)
+
+    def _all_finished(self) -> None:
+        stopped = bool(self._cancel and self._cancel.is_set())
+        self._set_running(False, "stopped" if stopped else "finished")
+        lines = []
+        for run in self.runs:
+            st = run.result.stats
+            lines.append(f"{st.n_sequences} sequences, {len(run.forks)} forks, {st.generated_tokens} tokens"
+                         + (f" ({run.settings.method})" if len(self.runs) > 1 else ""))
+        self.notify(" · vs ".join(lines), title="stopped" if stopped else "finished")
 
     def on_run_failed(self, msg: RunFailed) -> None:
         if not self._alive():
@@ -247,10 +282,16 @@ class EagerApp(RunFiles, Teaching, ManualFork, App):
 
     # selection -------------------------------------------------------------
     def on_sequence_tree_view_chosen(self, msg: SequenceTreeView.Chosen) -> None:
-        if self.live is None or msg.ref.seq >= len(self.live.seqs):
+        i = 1 if msg.view.id == "tree-b" else 0
+        if i >= len(self.runs) or msg.ref.seq >= len(self.runs[i].seqs):
             return
+        switched = self.runs[i] is not self.live
+        self.live = self.runs[i]
         self.sel, self.cursor = msg.ref.seq, msg.ref.pos
-        self._main.query_one(SequenceTreeView).update_leaves(self.live, (), self.sel)
+        for j, run in enumerate(self.runs):
+            self._tree(j).update_leaves(run, (), self.sel if run is self.live else None)
+        if switched:
+            self._main.query_one(Legend).show(self.live.settings.theta, self.live.settings.top_k_entropy)
         self._show_selection()
 
     def on_token_view_cursor_moved(self, msg: TokenView.CursorMoved) -> None:
@@ -285,8 +326,8 @@ class EagerApp(RunFiles, Teaching, ManualFork, App):
                   self._main.query_one(TokenView).cursor_index, f"seq {self.sel}")
 
     def _redraw_all(self) -> None:
-        run = self.live
-        self._main.query_one(SequenceTreeView).rebuild(run, self.sel)
+        for i, run in enumerate(self.runs or [None]):
+            self._tree(i).rebuild(run, self.sel if run is self.live else None)
         self._show_selection()
 
     # teaching aids -------------------------------------------------------------

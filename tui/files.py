@@ -106,8 +106,7 @@ class RunFiles:
     def show_loaded(self, run) -> None:
         """Put a finished run (a saved one, or an eval prompt's) on screen."""
         self._run_id += 1  # drop anything still in flight
-        self.live, self.sel, self.cursor = run, (0 if run.seqs else None), None
         self._main.query_one(Controls).show(run.prompt, run.settings)
-        self._redraw_all()
+        self.show_runs([run])
         self._main.query_one(StatsBar).show(run, "loaded")
         self._main.query_one(TokenView).focus()

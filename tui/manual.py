@@ -46,8 +46,11 @@ class ManualFork:
             return
         self._run_id += 1
         self._cancel = threading.Event()
-        self.live = LiveRun.from_result(prev.result, prev.vocab)
-        self.live.verdicts = dict(prev.verdicts)
+        run = LiveRun.from_result(prev.result, prev.vocab)
+        run.verdicts = dict(prev.verdicts)
+        sel, cursor = self.sel, self.cursor
+        self.show_runs([run])  # the forked run alone (a second tree, if any, goes away)
+        self.sel, self.cursor = sel, cursor
         self._set_running(True, "running" if self.models.loaded(spec) else "loading")
         self._fork_worker(self._run_id, spec, prev.result, seq, pos, token, self._cancel)
 
@@ -59,7 +62,8 @@ class ManualFork:
             with self.models.lock:
                 model = self.models.get(spec)
                 post(ModelStatus(run_id, "running"))
-                events = model.fork_by_hand(result, seq, pos, token, cancel=cancel)
+                # one run: its events as (0, event), as the app's batches carry them
+                events = ((0, ev) for ev in model.fork_by_hand(result, seq, pos, token, cancel=cancel))
                 drawn = threading.Event()
                 drawn.set()
 
@@ -67,6 +71,6 @@ class ManualFork:
                     drawn.clear()
                     post(EventBatch(run_id, evs, vocab, drawn))
 
-                pump(events, model.engine, emit, ready=drawn.is_set)
+                pump(events, model.engine, emit, ready=drawn.is_set, event_of=lambda pair: pair[1])
         except EagerError as e:
             post(RunFailed(run_id, e.one_line(setting_label)))

@@ -69,6 +69,7 @@ def pump(
     interval: float = BATCH_S,
     clock: Callable[[], float] = time.monotonic,
     ready: Callable[[], bool] = lambda: True,
+    event_of: Callable[[object], object] = lambda item: item,
 ) -> None:
     """Forward ``events`` to ``emit(batch, new_vocab)`` in batches at least ``interval`` apart.
 
@@ -76,7 +77,8 @@ def pump(
     says the UI has drawn the previous one (so batches never pile up in its queue
     and a key press waits behind one batch at most), and at the end. Decoding
     never waits for the UI. ``new_vocab`` carries the text of token ids (chosen or
-    candidate) not sent before.
+    candidate) not sent before. ``event_of`` finds the event in an item (for
+    ``(run id, event)`` pairs: the second).
     """
     buf: list = []
     vocab: dict[int, str] = {}
@@ -89,8 +91,9 @@ def pump(
                 seen.add(t)
                 vocab[t] = piece_text(engine, t)
 
-    for ev in events:
-        buf.append(ev)
+    for item in events:
+        buf.append(item)
+        ev = event_of(item)
         if isinstance(ev, TokenSampled):
             learn([ev.token])
             if ev.candidates:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from eager_local.what_if import WhatIf, what_if
 
 from .widgets.legend import Legend
-from .widgets.sequence_tree import SequenceTreeView
 
 STEP = 0.1
 """How far one key press moves the trial θ (nats)."""
@@ -39,9 +38,10 @@ class Teaching:
         self._show_selection()
 
     def action_toggle_confidence(self) -> None:
-        tree = self._main.query_one(SequenceTreeView)
-        tree.show_confidence = not tree.show_confidence
-        tree.rebuild(self.live, self.sel)
+        on = not self._tree(0).show_confidence
+        for i in range(max(len(self.runs), 1)):  # both trees when two runs are compared
+            self._tree(i).show_confidence = on
+        self._redraw_all()
 
     def show_legend(self, w: WhatIf | None = None) -> None:
         run = self.live

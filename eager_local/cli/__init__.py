@@ -10,6 +10,7 @@ import difflib
 import errno
 import importlib
 import os
+import signal
 import sys
 
 from .. import __version__
@@ -115,6 +116,24 @@ def main(argv: list[str] | None = None) -> int:
                   "free some space or redirect it elsewhere", file=sys.stderr)
             return 2
         raise
+
+
+def entry() -> None:
+    """The ``eager`` command: ``main``, then exit with its code.
+
+    A Ctrl-C repeated while the first one is being reported (or while the
+    interpreter winds down) must not turn exit 130 into death by SIGINT, which is
+    what an uncaught KeyboardInterrupt does: once the code is known, SIGINT is ignored.
+    """
+    try:
+        code = main()
+    except KeyboardInterrupt:  # a second Ctrl-C while the first was being reported
+        code = 130
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread
+        pass
+    sys.exit(code)
 
 
 def _silence_stdout() -> None:

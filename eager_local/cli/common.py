@@ -55,6 +55,25 @@ def add_settings_args(p: argparse.ArgumentParser, methods=METHODS, default_metho
                         "(default: think for reasoning models, all otherwise)")
 
 
+def add_concurrency_arg(p: argparse.ArgumentParser, default: str = "auto") -> None:
+    p.add_argument("--concurrency", type=concurrency, default=default, metavar="N|auto",
+                   help="prompts decoded together, one batched decode per step (auto: enough to keep "
+                        f"about 32 sequences live, as the context allows; 1: one at a time; default {default})")
+
+
+def concurrency(text: str) -> int | str:
+    """``auto`` or a whole number ≥ 1 (argparse type)."""
+    if text == "auto":
+        return text
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"use auto or a whole number ≥ 1 (got {text!r})") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"use auto or a whole number ≥ 1 (got {n})")
+    return n
+
+
 def settings_from_args(args, method: str | None = None) -> Settings:
     if args.theta is None:
         args.theta = default_theta(getattr(args, "model", None))

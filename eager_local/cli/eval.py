@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 
 from ..budget import EVAL_METHODS
-from .common import (add_model_args, add_settings_args, check_model_args, load_model_from_args,
-                     settings_from_args)
+from .common import (add_concurrency_arg, add_model_args, add_settings_args, check_model_args,
+                     load_model_from_args, settings_from_args)
 
 
 def register(sub) -> None:
@@ -21,6 +21,7 @@ def register(sub) -> None:
     p.add_argument("--limit", type=int, metavar="N", help="only the first N items")
     p.add_argument("--init-from", metavar="RUN.jsonl",
                    help="eager-adapt/-full: take EAGer-init from this eager run (same settings) instead of decoding it again")
+    add_concurrency_arg(p)
     add_data_args(p)
     g = p.add_argument_group("answer checking")
     g.add_argument("--code-timeout", type=float, default=10.0, metavar="S", help="seconds per HumanEval test run (default 10)")
@@ -110,7 +111,8 @@ def _evaluate(args, method, base, ds, fmt, out) -> int:
     try:
         with stop_on_signals() as stop, bar:
             runner = Runner(model, ds, fmt, checker, method, base, str(out), resume=args.resume,
-                            init_from=args.init_from, cancel=stop.event, on_progress=bar.update)
+                            init_from=args.init_from, cancel=stop.event, on_progress=bar.update,
+                            concurrency=args.concurrency)
             try:
                 records = runner.run()
             except Interrupted as e:

@@ -1,17 +1,18 @@
-"""``eager run``: one prompt, streamed as a growing sequence tree, or one JSON document."""
+"""``eager run``: one prompt, streamed as a growing sequence tree, or one JSON document;
+``--prompts-file``: many prompts decoded together, one JSON document per line, in input order."""
 
 from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 from ..errors import PromptError
 from ..user_files import expand_path, read_user_file
+from .common import (add_concurrency_arg, add_model_args, add_settings_args, load_model_from_args,
+                     settings_from_args)
 
 #: A prompt is refused above this many bytes (far beyond any context) before it is read whole.
 MAX_PROMPT_BYTES = 16 << 20
-from .common import add_model_args, add_settings_args, load_model_from_args, settings_from_args
 
 
 def register(sub) -> None:
@@ -24,6 +25,10 @@ def register(sub) -> None:
     p.add_argument("--full", action="store_true", help="every sequence in full, each token coloured by its entropy")
     p.add_argument("--html", metavar="FILE", help="also write the run as one self-contained HTML page (as the TUI saves it)")
     p.add_argument("--svg", metavar="FILE", help="also write the tree against token position as an SVG (as the TUI saves it)")
+    p.add_argument("--prompts-file", metavar="PATH",
+                   help="many prompts (one per line, or JSONL with a prompt field), decoded together; "
+                        "prints one --json document per prompt as JSONL, in input order")
+    add_concurrency_arg(p)
     add_model_args(p)
     add_settings_args(p)
     p.set_defaults(func=main)
@@ -78,6 +83,8 @@ def export_targets(args) -> dict[str, Path]:
 
 
 def main(args) -> int:
+    if args.prompts_file:
+        return run_many(args)
     from ..controller import collect
     from ..live_run import LiveRun
     from ..run_export import recorded, save_html, save_svg
@@ -105,4 +112,33 @@ def main(args) -> int:
     for name, path in targets.items():
         written = (save_html if name == "html" else save_svg)(run, path)
         print(f"{name.upper()} written to {written}", file=sys.stderr)
+    return 0
+
+
+def run_many(args) -> int:
+    """Decode every prompt of --prompts-file together; print each document once it and
+    every earlier one are done."""
+    from ..events import RunFinished
+    from ..user_files import read_prompts
+
+    if args.prompt is not None or args.prompt_option is not None or args.prompt_file:
+        raise PromptError("give --prompts-file alone, without a prompt, --prompt or --prompt-file")
+    if args.html or args.svg:
+        raise PromptError("--html and --svg write one run: give them with one prompt, not with --prompts-file")
+    prompts = read_prompts(args.prompts_file)
+    settings = settings_from_args(args)
+    model = load_model_from_args(args)
+    done: dict[int, dict] = {}
+    printed = 0
+    try:
+        for i, ev in model.stream_many(prompts, settings, concurrency=args.concurrency):
+            if isinstance(ev, RunFinished):
+                done[i] = ev.result.to_json()
+            while printed in done:
+                json.dump(done.pop(printed), sys.stdout, ensure_ascii=False)
+                sys.stdout.write("\n")
+                sys.stdout.flush()
+                printed += 1
+    finally:
+        model.close()
     return 0

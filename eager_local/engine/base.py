@@ -1,13 +1,14 @@
 """What the controller needs from an inference engine.
 
 Sequence ids here are engine *slots* (llama.cpp sequence ids), recycled by
-``SlotPool``; the controller maps its own sequence numbers onto them.
+``SlotPool``; each run maps its own sequence numbers onto the slots the
+scheduler reserved for it.
 """
 
 from __future__ import annotations
 
 import heapq
-from typing import Protocol, Sequence
+from typing import Iterable, Protocol, Sequence
 
 import numpy as np
 
@@ -71,13 +72,17 @@ class Engine(Protocol):
 class SlotPool:
     """Free engine sequence ids, lowest first (deterministic reuse)."""
 
-    def __init__(self, n: int) -> None:
-        self._free = list(range(n))
+    def __init__(self, ids: Iterable[int]) -> None:
+        self._free = list(ids)
         heapq.heapify(self._free)
+
+    def __len__(self) -> int:
+        """Ids free now."""
+        return len(self._free)
 
     def take(self) -> int:
         if not self._free:
-            raise RuntimeError("no free sequence id")  # the controller checks M before it runs
+            raise RuntimeError("no free sequence id")  # the scheduler reserves M before a run starts
         return heapq.heappop(self._free)
 
     def give(self, slot: int) -> None:

@@ -105,10 +105,11 @@ class LlamaEngine:
         ctx = self.native.context
         self.n_vocab, self.n_ctx = ctx.n_vocab, ctx.n_ctx
         self.n_batch, self.n_seq_max = ctx.n_batch, ctx.n_seq_max
+        self.add_bos = self.native.model.add_bos()
+        """The tokenizer adds BOS itself (a chat template's own BOS is then dropped)."""
         self._pieces: dict[int, bytes] = {}
         self._eog: dict[int, bool] = {}
         self._held = np.zeros(self.n_seq_max, dtype=np.int64)  # next position per seq id
-        self.add_bos = self.native.model.add_bos()
 
     def _plan(self, model, n_ctx, n_seq_max, n_batch, sampling, top_n) -> tuple[native.ContextParams, int]:
         """The context to ask for, once the model is loaded (it may refuse: then nothing is left)."""
@@ -155,17 +156,6 @@ class LlamaEngine:
     def __exit__(self, *exc):
         self.close()
 
-    # metadata (the server's chat template) ---------------------------------
-    def meta(self, key: str) -> str | None:
-        return self.native.model.meta(key)
-
-    def chat_template(self) -> str | None:
-        return self.native.model.chat_template()
-
-    def token_text(self, token: int) -> str:
-        """The token's vocabulary entry (special tokens included), for display."""
-        return self.native.model.token_text(token)
-
     # text ----------------------------------------------------------------
     def tokenize(self, text: str, add_special: bool = True) -> list[int]:
         ids = self.native.model.tokenize(text.encode("utf-8"), add_special)
@@ -183,6 +173,18 @@ class LlamaEngine:
         if out is None:
             raise ModelError(f"{self.path.name} has no chat template; set prompt_format = \"raw\" for it")
         return out
+
+    def token_text(self, token: int) -> str:
+        """The token's vocabulary entry, special tokens included (what templates write)."""
+        return self.native.model.token_text(token)
+
+    def meta(self, key: str) -> str | None:
+        """A GGUF metadata value as text (None when absent)."""
+        return self.native.model.meta(key)
+
+    def chat_template(self) -> str | None:
+        """The file's Jinja chat template (None without one)."""
+        return self.native.model.chat_template()
 
     def prompt_tokens(self, prompt: str) -> list[int]:
         if self.prompt_format == "chat":

@@ -121,23 +121,24 @@ class Model:
         return bool(C.llama_vocab_is_eog(self.vocab, token))
 
     def add_bos(self) -> bool:
-        """True when the tokenizer adds BOS itself."""
+        """The tokenizer puts BOS in front of a text itself."""
         return bool(C.llama_vocab_get_add_bos(self.vocab))
-
-    def meta(self, key: str) -> str | None:
-        """A GGUF metadata value as text; None when the file has no ``key``."""
-        buf = ctypes.create_string_buffer(4096)
-        n = C.llama_model_meta_val_str(self.ptr, key.encode(), buf, len(buf))
-        return buf.value.decode("utf-8", errors="replace") if n >= 0 else None
-
-    def chat_template(self) -> str | None:
-        t = C.llama_model_chat_template(self.ptr, None)
-        return t.decode("utf-8", errors="replace") if t else None
 
     def token_text(self, token: int) -> str:
         """The token's vocabulary entry (special tokens included)."""
         t = C.llama_vocab_get_text(self.vocab, token)
         return t.decode("utf-8", errors="replace") if t else ""
+
+    def meta(self, key: str) -> str | None:
+        """A metadata value of the file as text; None when the key is absent."""
+        buf = ctypes.create_string_buffer(4096)
+        n = C.llama_model_meta_val_str(self.ptr, key.encode(), buf, len(buf))
+        return buf.value.decode("utf-8", errors="replace") if n >= 0 else None
+
+    def chat_template(self) -> str | None:
+        """The file's Jinja chat template; None without one."""
+        t = C.llama_model_chat_template(self.ptr, None)
+        return t.decode("utf-8", errors="replace") if t else None
 
     def apply_chat_template(self, text: str) -> str | None:
         """``text`` as one user turn through the model's template; None without one.

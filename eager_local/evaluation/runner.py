@@ -22,13 +22,13 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 from .. import budget
-from ..controller import collect
 from ..errors import ContextError, OutputError, PromptError, SettingsError
 from ..final_answer import answer_part
 from ..result import Fork, RunResult, RunStats
 from ..settings import Settings
 from .answers import Checker
 from .confidence import sequence_confidence
+from .concurrent import Request, finished
 from .datasets import Dataset, Item
 from .metrics import score_prompt
 from .prompts import PromptFormat
@@ -87,6 +87,7 @@ class Runner:
         init_from: str | None = None,
         cancel: threading.Event | None = None,
         on_progress: Callable[[Progress], None] | None = None,
+        concurrency: int | str = 1,
     ) -> None:
         self.model, self.data, self.fmt, self.checker = model, dataset, fmt, checker
         self.method = check_method(method)
@@ -94,6 +95,8 @@ class Runner:
         self.base = model.settings(settings.with_(method=phase1).with_stops(fmt.stop))
         self.out, self.resume, self.init_from = out, resume, init_from
         self.cancel = cancel or threading.Event()
+        self.concurrency = concurrency
+        """Prompts decoding together (``auto``, or an integer; 1: one at a time)."""
         self.on_progress = on_progress or (lambda p: None)
         self.plan: budget.Plan | None = None
         """The reallocation of a two-phase run, once phase 1 is done."""
@@ -164,18 +167,16 @@ class Runner:
         scored = dict(done) if scored is None else scored
         total = len(self.data.items)
         self._report(phase, scored, total)
-        for it in items:
-            if it.id in done:
-                continue
-            if self.cancel.is_set():
-                raise Interrupted(f"interrupted; {len(scored)} prompts of this phase are saved")
-            rec = work(it)
-            if self.cancel.is_set():
-                raise Interrupted(f"interrupted; {len(scored)} prompts of this phase are saved")
+        todo = [it for it in items if it.id not in done]
+        for it, rec in finished(self.model, todo, work, self.concurrency, self.cancel):
+            if self.cancel.is_set():  # a run cut short by the interrupt is not a result
+                break
             rec = replace(rec, phase=phase)
             w.write(rec)
             done[it.id] = scored[it.id] = rec
             self._report(phase, scored, total)
+        if self.cancel.is_set() and any(it.id not in done for it in todo):
+            raise Interrupted(f"interrupted; {len(scored)} prompts of this phase are saved")
 
     def _report(self, phase, scored, total) -> None:
         recs = list(scored.values())
@@ -187,14 +188,15 @@ class Runner:
         ))
 
     # ------------------------------------------------------------------
-    def _generate(self, it: Item, settings: Settings, resume: RunResult | None = None) -> RunResult:
-        prompt = self.fmt.render(it)
-        return collect(self.model.stream(prompt, settings, cancel=self.cancel, resume=resume))
+    def _generate(self, it: Item, settings: Settings, resume: RunResult | None = None):
+        """Decode the item's prompt (through ``concurrent.finished``); returns the result."""
+        return (yield Request(self.fmt.render(it), settings, resume))
 
-    def _one(self, it: Item) -> EvalRecord:
+    def _one(self, it: Item):
+        """The work of phase 1 (or of a one-phase method): yields a Request, returns the EvalRecord."""
         s = self.base.with_(seed=derive_seed(self.base.seed, it.id))
         try:
-            r = self._generate(it, s)
+            r = yield from self._generate(it, s)
         except (PromptError, ContextError) as e:  # this item cannot run; the others can
             return self._failed(it, s, e.one_line())
         return self._record(it, r, ["init"] * len(r.sequences), s, None)
@@ -212,7 +214,8 @@ class Runner:
             dataset=self._dataset_info(), run_config=self.fingerprint, run=None, error=why,
         )
 
-    def _extra(self, it: Item, init_rec: EvalRecord, plan: budget.Plan) -> EvalRecord:
+    def _extra(self, it: Item, init_rec: EvalRecord, plan: budget.Plan):
+        """The work of phase 2: yields the Requests it needs, returns the EvalRecord."""
         init_fig = {k: getattr(init_rec, k) for k in (
             "n_sequences", "correct", "pass_any", "cons", "generated_tokens", "decoded_tokens", "wall_s")}
         if init_rec.error is not None:  # failed in phase 1: nothing to add to
@@ -224,12 +227,12 @@ class Runner:
         if extra is not None and extra.action == "continue":
             s2 = self.base.with_(max_seqs=extra.max_seqs, theta=extra.theta,
                                  seed=derive_seed(self.base.seed, it.id, "continue"))
-            r = self._generate(it, s2, resume=prev)
+            r = yield from self._generate(it, s2, resume=prev)
             origins += ["continue"] * (len(r.sequences) - len(prev.sequences))
         elif extra is not None:
             s2 = self.base.with_(max_seqs=extra.max_seqs, theta=extra.theta,
                                  seed=derive_seed(self.base.seed, it.id, "rerun"))
-            more = self._generate(it, s2)
+            more = yield from self._generate(it, s2)
             r = append_runs(prev, more)
             origins += ["rerun"] * len(more.sequences)
         else:

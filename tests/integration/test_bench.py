@@ -13,7 +13,8 @@ KEYS = (
     "overhead_share_m32", "speedup_eager_vs_parallel_wall", "speedup_parallel_vs_highlevel",
     "speedup_eager_vs_highlevel", "token_ratio_eager_vs_parallel", "passk_parallel",
     "passk_eager", "peak_kv_cells_m32", "overhead_share_m32_tau12", "speedup_backend_sampling_m32",
-    "overhead_share_m32_host", "overhead_share_m32_tau12_host",
+    "overhead_share_m32_host", "overhead_share_m32_tau12_host", "speedup_eval_concurrency_eager",
+    "speedup_eval_concurrency_parallel",
 )
 
 
@@ -34,7 +35,7 @@ def test_quick_bench_writes_every_figure(tiny_gguf, data, tmp_path, capsys):
                "--target-seqs", "2", "--threads", "2"])
     assert rc == 0
     table = capsys.readouterr().out
-    for section in ("1-2", "S ", "3 ", "4 ", "5 "):
+    for section in ("1-2", "S ", "3 ", "4 ", "5 ", "6 "):
         assert f"\n{section}" in table
     doc = json.loads(out.read_text())
     for k in KEYS:
@@ -53,6 +54,13 @@ def test_quick_bench_writes_every_figure(tiny_gguf, data, tmp_path, capsys):
     assert doc["peak_kv_cells_m32"] < mem["naive_kv_cells"]
     e = d["eager"]
     assert e["items"] == 2 and 1 <= e["seqs_per_prompt_eager"] <= 4
+    t = d["throughput"]
+    assert t["items"] == 5  # all the file holds (16 wanted)
+    for method, M in (("eager", 16), ("parallel", 8)):
+        m = t[method]
+        assert m["max_seqs"] == M and m["speedup"] > 0
+        assert m["one"]["generated_tokens"] > 0 and m["auto"]["generated_tokens"] > 0
+        assert 0 <= m["differing_prompts"] <= 5
     # section S: the old path (full logits) and the new (backend top-N) at τ 0.6 and 1.2
     paths = {(r["path"], r["tau"]): r for r in d["sampling"]}
     assert set(paths) == {(p, t) for p in ("host", "backend") for t in (0.6, 1.2)}

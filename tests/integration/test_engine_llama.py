@@ -75,3 +75,27 @@ def test_branches_share_cells_instead_of_copying(engine):
     full_copies = r.stats.n_sequences * r.stats.prompt_tokens
     assert r.stats.peak_kv_cells <= r.stats.prompt_tokens + r.stats.generated_tokens
     assert r.stats.peak_kv_cells < full_copies + r.stats.generated_tokens
+
+
+def test_kv_accounting_matches_llama_cpp_with_three_concurrent_runs(engine):
+    """Three runs share the cache: at every step the scheduler's count of cells in use
+    (each run's tree, or its prompt so far) is what llama.cpp holds."""
+    from eager_local.scheduler import Scheduler
+
+    sched = Scheduler(engine)
+    sched.add("the cat", Settings(method="eager", theta=0.5, max_seqs=4, max_new_tokens=16,
+                                  seed=2, temperature=1.0))
+    sched.add("a dog ran home", Settings(method="parallel", max_seqs=3, max_new_tokens=16, seed=3))
+    sched.add("one two three", Settings(method="greedy", max_new_tokens=16))
+    checked, together, results = 0, 0, {}
+    for rid, ev in sched.events():
+        if isinstance(ev, StepFinished) and ev.step in (2, 6, 11):
+            assert engine.n_ctx - _free_cells(engine) == sched.kv_cells(), f"run {rid} step {ev.step}"
+            checked += 1
+            together = max(together, len(sched.active))
+        if isinstance(ev, RunFinished):
+            results[rid] = ev.result
+    assert checked >= 6 and together == 3
+    assert sorted(results) == [0, 1, 2]
+    assert results[1].stats.n_sequences == 3 and results[2].stats.n_sequences == 1
+    assert _free_cells(engine) == engine.n_ctx  # every run left the cache empty

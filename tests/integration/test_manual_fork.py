@@ -88,3 +88,29 @@ def test_manual_fork_on_backend_sampling_matches_full_rows(tiny_gguf):
         new[mode] = result.sequences[-1]
     assert new["backend"].tokens == new["host"].tokens and new["backend"].tokens[3] in (7, 8, 9)
     assert [c[0][0] for c in new["backend"].candidates[4:]] == list(new["backend"].tokens[4:])
+
+
+def test_a_fork_by_hand_shares_a_batch_and_the_kv_count_holds(engine):
+    """A fork by hand decoded in one batch with a fresh run: at every checked step the
+    scheduler's count of cells in use is what llama.cpp holds; the cache is empty after."""
+    from eager_local.manual_fork import manual_settings, manual_start
+    from eager_local.scheduler import Scheduler
+
+    s = Settings(method="eager", theta=0.6, max_seqs=3, max_new_tokens=24, seed=2, temperature=1.0)
+    first = collect(generate(engine, "the cat", s))
+    token = next(t for t in (7, 8, 9) if t != first.sequences[0].tokens[4])
+    sched = Scheduler(engine)
+    sched.add(first.prompt, manual_settings(first), resume=first, start_from=manual_start(0, 4, token))
+    sched.add("a dog ran home", Settings(method="parallel", max_seqs=2, max_new_tokens=16, seed=3))
+    checked, together, results = 0, 0, {}
+    for rid, ev in sched.events():
+        if isinstance(ev, StepFinished) and ev.step in (2, 5):
+            assert engine.n_ctx - _free_cells(engine) == sched.kv_cells(), f"run {rid} step {ev.step}"
+            checked += 1
+            together = max(together, len(sched.active))
+        if isinstance(ev, RunFinished):
+            results[rid] = ev.result
+    assert checked >= 2 and together == 2
+    assert results[0].forks[-1].manual and results[0].sequences[-1].tokens[4] == token
+    assert results[1].stats.n_sequences == 2
+    assert _free_cells(engine) == engine.n_ctx

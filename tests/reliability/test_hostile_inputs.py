@@ -148,15 +148,19 @@ def test_overlong_prompt_is_refused_before_tokenizing_all_of_it(tiny_gguf):
 
 # ---------------------------------------------------------------- class 7: one bad item
 
-def test_an_item_longer_than_the_context_is_recorded_and_the_eval_goes_on(tmp_path, tiny_gguf, capsys):
-    """`item-too-long`: recorded as failed with its reason; --resume does not retry it."""
+@pytest.mark.parametrize("concurrency", ["1", "3"])
+def test_an_item_longer_than_the_context_is_recorded_and_the_eval_goes_on(tmp_path, tiny_gguf, capsys,
+                                                                          concurrency):
+    """`item-too-long`: recorded as failed with its reason; --resume does not retry it
+    (one prompt at a time, or decoded together with the others)."""
     data = tmp_path / "d.jsonl"
     items = [{"id": "a", "question": "the cat", "answer": "1"},
              {"id": "long", "question": "the cat sat " * 400, "answer": "1"},
              {"id": "c", "question": "the dog", "answer": "2"}]
     data.write_text("".join(json.dumps(x) + "\n" for x in items))
     out = tmp_path / "o.jsonl"
-    code, stdout, err = cli(capsys, *eval_args(data, out, tiny_gguf, "--n-ctx", "256"))
+    code, stdout, err = cli(capsys, *eval_args(data, out, tiny_gguf, "--n-ctx", "256",
+                                               "--concurrency", concurrency))
     assert code == 0, err
     assert "item 'long' failed" in err and "the context holds 256" in err
     recs = {r.id: r for r in read_records(out)}
@@ -167,12 +171,14 @@ def test_an_item_longer_than_the_context_is_recorded_and_the_eval_goes_on(tmp_pa
     assert code == 0 and out.read_bytes() == before  # nothing left to do, nothing retried
 
 
-def test_two_phase_eval_carries_a_failed_item_through(tmp_path, tiny_gguf, capsys):
+@pytest.mark.parametrize("concurrency", ["1", "auto"])
+def test_two_phase_eval_carries_a_failed_item_through(tmp_path, tiny_gguf, capsys, concurrency):
     data = tmp_path / "d.jsonl"
     data.write_text(json.dumps({"id": "long", "question": "the cat sat " * 400, "answer": "1"}) + "\n"
                     + json.dumps({"id": "b", "question": "the dog", "answer": "1"}) + "\n")
     out = tmp_path / "o.jsonl"
-    code, _, err = cli(capsys, *eval_args(data, out, tiny_gguf, "--n-ctx", "256", "--method", "eager-full"))
+    code, _, err = cli(capsys, *eval_args(data, out, tiny_gguf, "--n-ctx", "256", "--method", "eager-full",
+                                          "--concurrency", concurrency))
     assert code == 0, err
     final = [r for r in read_records(out) if r.phase == "final"]
     assert {r.id for r in final} == {"long", "b"} and next(r for r in final if r.id == "long").error

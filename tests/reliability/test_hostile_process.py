@@ -104,6 +104,36 @@ m.close()
     assert "was closed: load it again" in proc.stdout
 
 
+def test_close_finishes_suspended_many_prompt_streams_and_schedulers(tiny_gguf):
+    """`model-closed` for the scheduler's faces: a suspended stream_many and a scheduler
+    given runs by submit are finished by close() (no use after free), then refused."""
+    script = f"""
+import gc
+from eager_local import load, EagerError
+from eager_local.scheduler import for_concurrency
+m = load({str(tiny_gguf)!r}, n_ctx=512, n_threads=1, hash_file=False)
+many = m.stream_many(["the cat", "the dog"], max_new_tokens=50, max_seqs=2)
+next(many); next(many)
+sch = for_concurrency(m.engine, 2)
+m.submit(sch, "the bird", max_new_tokens=50, max_seqs=2)
+mine = sch.events()
+next(mine); next(mine)
+m.close()
+print("many", next(many, "done"))
+print("mine", next(mine, "done"))
+del many, mine; gc.collect()
+for face in (lambda: sch.events(), lambda: m.run_many(["the cat"]), lambda: m.submit(sch, "the cat")):
+    try:
+        face()
+    except EagerError as e:
+        print(e.one_line())
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env(), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "many done" in proc.stdout and "mine done" in proc.stdout
+    assert "scheduler was closed" in proc.stdout and proc.stdout.count("was closed: load it again") == 2
+
+
 # ---------------------------------------------------------------- class 5: signals during start-up
 
 @pytest.mark.parametrize("command", ["run", "eval"])

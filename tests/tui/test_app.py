@@ -308,3 +308,49 @@ async def test_help_lists_every_bound_key():
         assert row in text
     keys = {b.key for b in EagerApp.BINDINGS}
     assert {"left_square_bracket", "right_square_bracket", "backslash", "K", "f3", "f"} <= keys
+
+
+async def test_two_configurations_side_by_side_in_one_batch():
+    """"vs parallel": the same prompt decoded by EAGER and by full parallel sampling in one
+    batch; both trees grow, each equal to its run alone, and either can be inspected."""
+    from eager_local.controller import collect, generate
+    from tui_fakes import fake_engine
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        app.query_one("#compare").value = "parallel"
+        set_field(app, "compare-theta", "1.5")
+        await run_to_end(app, pilot)
+        a, b = app.runs
+        assert a.finished and b.finished and not app.running
+        assert (a.settings.method, b.settings.method) == ("eager", "parallel")
+        assert len(b.seqs) == 6 and not b.forks
+        tree_b = app.query_one("#tree-b", SequenceTreeView)
+        assert tree_b.display and sorted(tree_b._leaves) == list(range(6))
+        for run in (a, b):
+            alone = collect(generate(fake_engine(), run.prompt, run.settings))
+            assert [q.tokens for q in run.result.sequences] == [q.tokens for q in alone.sequences]
+        engine = app.models.get("fake").engine
+        solo_calls = sum(r.result.stats.steps + 1 for r in (a, b))  # prefill + steps, each alone
+        assert engine.decode_calls < solo_calls  # the two runs shared decode steps
+        # picking a sequence in the second tree shows that run
+        tree_b.focus()
+        tree_b.select_node(tree_b._leaves[3])
+        await pilot.pause()
+        assert app.live is b and app.sel == 3
+        assert app.query_one(TokenView).seq is b.seqs[3]
+        # without "vs" the second tree goes away again
+        app.query_one("#compare").value = "none"
+        await run_to_end(app, pilot)
+        assert len(app.runs) == 1 and not app.query_one("#tree-b").display
+
+
+async def test_a_bad_vs_theta_is_a_notification():
+    app = make_app()
+    notes = record_notes(app)
+    async with app.run_test(size=SIZE) as pilot:
+        app.query_one("#compare").value = "eager"
+        set_field(app, "compare-theta", "x")
+        await pilot.press("f5")
+        assert notes[-1][0] == "error" and "vs θ must be a number" in notes[-1][1]
+        assert not app.running

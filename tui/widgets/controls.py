@@ -1,4 +1,5 @@
-"""The run controls: prompt, model, method and every setting, with Run and Stop."""
+"""The run controls: prompt, model, method and every setting, a second configuration to
+compare with, and Run and Stop."""
 
 from __future__ import annotations
 
@@ -106,6 +107,11 @@ class Controls(VerticalScroll):
                 yield Label(f.label)
                 yield Input(str(getattr(self.settings, f.name)), id=f"set-{f.name}", compact=True,
                             type="number" if f.kind is float else "integer")
+            yield Label("vs")
+            yield Select([("—", "none"), *((m, m) for m in METHODS)], value="none", id="compare",
+                         compact=True, allow_blank=False)
+            yield Label("vs θ")
+            yield Input(str(self.settings.theta), id="set-compare-theta", compact=True, type="number")
         with Horizontal(id="buttons"):
             yield Button("Run", id="run", variant="success", compact=True)
             yield Button("Stop", id="stop", variant="error", compact=True, disabled=True)
@@ -139,6 +145,18 @@ class Controls(VerticalScroll):
             except ValueError:
                 raise SettingsError(f"⟨{f.name}⟩ must be {'a number' if f.kind is float else 'a whole number'} (got {raw!r})") from None
         return prompt, spec, base.with_(**changes)
+
+    def read_compare(self, settings: Settings) -> Settings | None:
+        """The second configuration (method "vs", θ "vs θ") to run beside ``settings``, or None."""
+        method = str(self.query_one("#compare", Select).value)
+        if method == "none":
+            return None
+        raw = self.query_one("#set-compare-theta", Input).value.strip()
+        try:
+            theta = float(raw)
+        except ValueError:
+            raise SettingsError(f"vs θ must be a number (got {raw!r})") from None
+        return settings.with_(method=method, theta=theta)
 
     def show(self, prompt: str, settings: Settings) -> None:
         """Fill the form from a run (a loaded one, say)."""

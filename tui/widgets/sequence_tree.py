@@ -66,8 +66,10 @@ class SequenceTreeView(Tree[NodeRef]):
     class Chosen(Message):
         """The user moved to a node: show ``seq``, at ``pos`` if it is a fork."""
 
-        def __init__(self, ref: NodeRef) -> None:
+        def __init__(self, view: "SequenceTreeView", ref: NodeRef) -> None:
             super().__init__()
+            self.view = view
+            """The tree the user moved in (there are two when runs are compared)."""
             self.ref = ref
 
     def __init__(self, **kw) -> None:
@@ -119,9 +121,9 @@ class SequenceTreeView(Tree[NodeRef]):
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted) -> None:
         event.stop()
         if self.has_focus and event.node.data is not None:
-            self.post_message(self.Chosen(event.node.data))
+            self.post_message(self.Chosen(self, event.node.data))
 
     def on_tree_node_selected(self, event: Tree.NodeSelected) -> None:
         event.stop()
         if event.node.data is not None:
-            self.post_message(self.Chosen(event.node.data))
+            self.post_message(self.Chosen(self, event.node.data))
