@@ -16,7 +16,7 @@ import sys
 from .. import __version__
 from ..errors import EagerError
 
-COMMANDS = ("run", "models", "eval", "calibrate", "report", "bench", "tui", "serve")
+COMMANDS = ("run", "models", "eval", "sweep", "calibrate", "report", "bench", "tui", "serve")
 
 
 # llama.cpp options that mean something else here (or nothing): the hint replaces a guess

@@ -27,6 +27,7 @@ from ..final_answer import answer_part
 from ..result import Fork, RunResult, RunStats
 from ..settings import Settings
 from .answers import Checker
+from .confidence import sequence_confidence
 from .concurrent import Request, finished
 from .datasets import Dataset, Item
 from .metrics import score_prompt
@@ -247,6 +248,7 @@ class Runner:
         verdicts = [self.checker.check(it, answer_part(seq.text, think) or "") for seq in r.sequences]
         check_s = time.perf_counter() - t0
         score = score_prompt([v.answer for v in verdicts], [v.correct for v in verdicts])
+        confs = [sequence_confidence(q.entropies, s.top_k_entropy) for q in r.sequences]
         m = r.model
         return EvalRecord(
             id=it.id,
@@ -256,8 +258,8 @@ class Runner:
             reference=it.answer if self.data.kind != "code" else None,
             sequences=tuple(
                 ScoredSequence(q.id, q.parent, q.fork_pos, o, q.text, v.answer, v.correct, v.detail,
-                               q.finish_reason, len(q.tokens), q.n_own)
-                for q, v, o in zip(r.sequences, verdicts, origins)
+                               q.finish_reason, len(q.tokens), q.n_own, c.mean, c.lowest_window)
+                for q, v, o, c in zip(r.sequences, verdicts, origins, confs)
             ),
             origins=tuple(origins),
             branches=tuple(RecordedFork(b.parent, b.child, b.pos, round(b.entropy, 4)) for b in r.forks),
