@@ -31,8 +31,9 @@ try:
 except KeyboardInterrupt:
     if not _cli:
         raise
-    print("eager: interrupted", file=_sys.stderr)
-    raise SystemExit(130) from None
+    from .startup import exit_interrupted
+
+    exit_interrupted()
 
 __all__ = ["EagerError", "Model", "RunResult", "Settings", "collect", "generate", "load"]
 from importlib.metadata import PackageNotFoundError, version as _version

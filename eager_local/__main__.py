@@ -1,10 +1,7 @@
-import signal
-import sys
-
 try:
     from .cli import entry
 except KeyboardInterrupt:  # Ctrl-C while Python is still importing
-    print("eager: interrupted", file=sys.stderr)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    sys.exit(130)
+    from .startup import exit_interrupted
+
+    exit_interrupted()
 entry()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from .controller import collect, generate
+from .controller import collect, fork_by_hand, generate
 from . import branch_region
 from .events import Event, RunFinished
 from .registry import ModelSpec, apply_file_defaults, load_registry, model_path
@@ -80,6 +80,15 @@ class Model:
         s = self.settings(settings, **overrides)
         refuse_overlong_prompt(self.engine, prompt)
         events = generate(self.engine, prompt, s, model=self.info, cancel=cancel, resume=resume)
+        self._streams.add(events)
+        return events
+
+    def fork_by_hand(self, result: RunResult, seq: int, pos: int, token: int, *,
+                     cancel: threading.Event | None = None) -> Iterator[Event]:
+        """Continue the finished ``result`` with a sequence that takes ``token`` at token
+        ``pos`` of sequence ``seq`` (see eager_local/manual_fork.py); its events."""
+        self._check_open()
+        events = fork_by_hand(self.engine, result, seq, pos, token, model=self.info, cancel=cancel)
         self._streams.add(events)
         return events
 

@@ -57,31 +57,43 @@ def start_resumed(run, prompt_slot: int) -> Iterator[Event]:
         return
     if len(points) + len({p for p, _ in points}) + 1 > run.engine.n_seq_max:
         raise ContextError("too many forks to continue at once; lower the extra budget")
-    scaffold = _scaffolds(run, points, prompt_slot)
+    scaffold = scaffolds(run, points, prompt_slot)
     for p, i in points:
         yield from _fork_missed(run, p, i, scaffold[p])
-    for sc in scaffold.values():
+    drop_scaffolds(run, scaffold.values())
+
+
+def drop_scaffolds(run, held) -> None:
+    """Free the scaffolds' engine sequences once their children hold the prefix."""
+    for sc in held:
         run.engine.remove_seq(sc.slot)
         run.slots.give(sc.slot)
         sc.slot = -1
     run.track_kv()
 
 
-def _rebuild(run) -> list[tuple[int, int]]:
-    """The previous tree as live-sequence records; the missed forks that fit the new cap."""
+def rebuild_tree(run, keep_candidates: bool = False) -> None:
+    """The previous run's sequences and forks, finished, in the run's tree (with their
+    recorded candidates when ``keep_candidates``)."""
     prev = run.resume
     for rec in prev.sequences:
-        run.tree.add(LiveSequence.from_record(rec))
+        run.tree.add(LiveSequence.from_record(rec, candidates=keep_candidates and rec.candidates is not None))
     for f in prev.forks:
         run.tree.sequences[f.parent].forked_at.add(f.pos)
     run.tree.forks.extend(prev.forks)
+
+
+def _rebuild(run) -> list[tuple[int, int]]:
+    """The previous tree as live-sequence records; the missed forks that fit the new cap."""
+    prev = run.resume
+    rebuild_tree(run, keep_candidates=run.settings.record_candidates > 0)
     room = run.settings.max_seqs - len(run.tree.sequences)
     points = branch_region.keep_points(missed_forks(prev, run.settings.theta), prev.sequences,
                                        run.settings.branch_region, run.model and run.model.think)
     return points[: max(0, room)]
 
 
-def _scaffolds(run, points, prompt_slot: int) -> dict[int, LiveSequence]:
+def scaffolds(run, points, prompt_slot: int) -> dict[int, LiveSequence]:
     """One scaffold per parent, holding its re-prefilled prefix up to its latest point."""
     upto: dict[int, int] = {}
     for p, i in points:
@@ -109,6 +121,7 @@ def _fork_missed(run, p: int, i: int, scaffold: LiveSequence) -> Iterator[Event]
     tok = c if parent.tokens[i] == a else a
     h = parent.entropies[i]
     child = yield from run.fork(parent, i, h, parent.tokens[i], tok, kv_source=scaffold)
-    if run.settings.record_candidates:
-        child.candidates = [None] * i
-    yield from run.take(child, tok, h, parent.top2[i], None)
+    # the child inherits the parent's recorded candidates (None when the parent has none);
+    # its token was drawn from the parent's distribution at i: the same candidates
+    cands = parent.candidates[i] if parent.candidates is not None else None
+    yield from run.take(child, tok, h, parent.top2[i], cands)

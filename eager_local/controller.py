@@ -6,7 +6,7 @@ advance together, one batched decode per step, logits only for the rows that
 are sampled. A fork is a sequence-id copy in the engine, so a child never
 recomputes its parent's tokens. README.md's "How EAGER is done here" states the
 rules; the steps are in ``scheduler``, one run's choices in ``run_state``,
-continuing a finished tree in ``continuation``.
+continuing a finished tree in ``continuation``, a fork by hand in ``manual_fork``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Iterable, Iterator
 
 from .engine.base import Engine
 from .events import Event, RunFinished
+from .manual_fork import manual_settings, manual_start
 from .result import ModelInfo, RunResult
 from .scheduler import Scheduler
 from .settings import Settings
@@ -39,6 +40,19 @@ def generate(
     """
     scheduler = Scheduler(engine)
     scheduler.add(prompt, settings, model=model, cancel=cancel, resume=resume)
+    for _, ev in scheduler.events():
+        yield ev
+
+
+def fork_by_hand(engine: Engine, result: RunResult, seq: int, pos: int, token: int, *,
+                 model: ModelInfo | None = None, cancel: threading.Event | None = None) -> Iterator[Event]:
+    """Continue a finished run with one new sequence, forked by hand (marked ``manual``) at
+    token ``pos`` of ``seq`` where it takes ``token``; the others stay as they are. It is a
+    run like any other in the scheduler: a continuation of ``result`` whose start is
+    manual_fork.start_manual (``add(..., start_from=...)``)."""
+    scheduler = Scheduler(engine)
+    scheduler.add(result.prompt, manual_settings(result), model=model, cancel=cancel, resume=result,
+                  start_from=manual_start(seq, pos, token))
     for _, ev in scheduler.events():
         yield ev
 

@@ -88,7 +88,9 @@ class Fork:
     parent_token: int
     """The most likely token, taken by the parent."""
     child_token: int
-    """The second most likely token, taken by the child."""
+    """The second most likely token, taken by the child (by hand: the token chosen)."""
+    manual: bool = False
+    """Forked by hand (the TUI inspector), not by the entropy rule."""
 
 
 @dataclass(frozen=True)
@@ -171,6 +173,7 @@ class RunResult:
                     "entropy": round(b.entropy, 6),
                     "parent_token": b.parent_token,
                     "child_token": b.child_token,
+                    **({"manual": True} if b.manual else {}),
                 }
                 for b in self.forks
             ],
@@ -220,6 +223,7 @@ class RunResult:
                 entropy=float(b["entropy"]),
                 parent_token=int(b.get("parent_token", -1)),
                 child_token=int(b.get("child_token", -1)),
+                manual=bool(b.get("manual", False)),
             )
             for b in doc["branches"]
         )

@@ -254,3 +254,5 @@ def _check_fork(b, w: str, seqs: list) -> None:
     for key in ("parent_token", "child_token"):
         if key in b:
             of(b[key], int, f"{w}{key}")
+    if "manual" in b:
+        of(b["manual"], bool, f"{w}manual")

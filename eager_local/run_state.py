@@ -33,6 +33,8 @@ from .tree import LiveSequence, SequenceTree
 
 Prefill = Callable[["RunState", int, list, int], None]
 """Decode tokens into an engine sequence at once (the scheduler's; used by continuation)."""
+Start = Callable[["RunState", int], Iterator[Event]]
+"""How a resumed run starts, given the run and its prompt's engine sequence."""
 
 
 def check_budget(engine: Engine, prompt_tokens: int, s: Settings) -> list[str]:
@@ -78,6 +80,7 @@ class RunState:
         resume: RunResult | None = None,
         warnings=(),
         prefill_now: Prefill | None = None,
+        start_from: Start | None = None,
     ) -> None:
         self.engine = engine
         self.prompt = prompt
@@ -94,6 +97,8 @@ class RunState:
         self.slots = slots
         """The engine sequence ids reserved for this run."""
         self.prefill_now = prefill_now
+        self.start_from = start_from
+        """How a resumed run starts (None: continuation.start_resumed; a fork by hand brings its own)."""
         self.tree = SequenceTree(self.n_prompt)
         self.rng = sampling.make_rng(settings.seed)
         self.longest_stop = max((len(x) for x in settings.stop), default=0)
@@ -129,7 +134,7 @@ class RunState:
         s = self.settings
         self.seeded = True
         if self.resume is not None:
-            yield from continuation.start_resumed(self, self.prompt_slot)
+            yield from (self.start_from or continuation.start_resumed)(self, self.prompt_slot)
         elif s.method == "parallel":
             for i in range(s.max_seqs):
                 q = self.tree.add(LiveSequence(id=i, parent=None, fork_pos=0, candidates=self.new_candidates()))
@@ -212,13 +217,13 @@ class RunState:
                 yield from self.take(q, sc.draw(self.rng), h, top2, cands)
 
     def fork(self, parent: LiveSequence, pos: int, entropy: float, parent_token: int,
-             child_token: int, kv_source: LiveSequence) -> Iterator[Event]:
+             child_token: int, kv_source: LiveSequence, manual: bool = False) -> Iterator[Event]:
         """Split a child off ``parent`` at ``pos``: in the tree, in the result and in the KV
         cache (the child shares ``kv_source``'s cells below ``pos``). Returns the child,
         which has not taken its token yet."""
         child = self.tree.add(parent.fork(len(self.tree.sequences), pos))
         child.kv_parent = kv_source
-        fork = Fork(parent.id, child.id, pos, entropy, parent_token, child_token)
+        fork = Fork(parent.id, child.id, pos, entropy, parent_token, child_token, manual)
         parent.forked_at.add(pos)
         self.tree.forks.append(fork)
         yield Forked(fork, _show(self.engine.piece(parent_token)), _show(self.engine.piece(child_token)))

@@ -45,7 +45,7 @@ from .engine.base import Engine, SlotPool
 from .errors import ContextError, ModelError, PromptError, SettingsError
 from .events import Event
 from .result import ModelInfo, RunResult
-from .run_state import RunState, check_budget
+from .run_state import RunState, Start, check_budget
 from .settings import Settings
 from .tree import LiveSequence
 
@@ -156,15 +156,18 @@ class Scheduler:
 
     # faces ------------------------------------------------------------------------------
     def add(self, prompt: str, settings: Settings, *, model: ModelInfo | None = None,
-            cancel: threading.Event | None = None, resume: RunResult | None = None) -> int:
-        """Queue a run; return its id. Bad settings and prompts that cannot fit are refused here."""
+            cancel: threading.Event | None = None, resume: RunResult | None = None,
+            start_from: Start | None = None) -> int:
+        """Queue a run; return its id. Bad settings and prompts that cannot fit are refused here.
+        ``start_from``: how a continuation of ``resume`` starts (RunState.start_from)."""
         settings.validate()
         if not isinstance(prompt, str) or not prompt.strip():
             raise PromptError("the prompt is empty: give some text for the model to continue")
         ids = self.engine.prompt_tokens(prompt)
         warnings = check_budget(self.engine, len(ids), settings)
         run = RunState(self.engine, prompt, ids, settings, slots=SlotPool(()), model=model,
-                       cancel=cancel, resume=resume, warnings=warnings, prefill_now=self._prefill_now)
+                       cancel=cancel, resume=resume, warnings=warnings, prefill_now=self._prefill_now,
+                       start_from=start_from)
         run.run_id, self._next_id = self._next_id, self._next_id + 1
         self.runs[run.run_id] = run
         self.waiting.append(run)

@@ -14,6 +14,8 @@ Two traps are closed here, before llama_cpp is imported:
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 import _thread
 import os
 import signal
@@ -76,5 +78,22 @@ def guard() -> None:
     try:
         if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
             signal.signal(signal.SIGINT, _handler)
+    except ValueError:  # not the main thread
+        pass
+
+
+def exit_interrupted(code: int = 130) -> "NoReturn":
+    """Say ``eager: interrupted`` and exit with ``code``; a Ctrl-C repeated from here on
+    is ignored (an uncaught KeyboardInterrupt while exiting would end the process by
+    SIGINT instead of the exit code)."""
+    ignore_sigint()
+    print("eager: interrupted", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def ignore_sigint() -> None:
+    """Ignore SIGINT from now on (the command's answer is known)."""
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     except ValueError:  # not the main thread
         pass

@@ -24,7 +24,9 @@ from eager_local.events import Notice, RunFinished, SequenceFinished, TokenSampl
 from eager_local.settings import Settings
 
 from .files import RunFiles
-from .live_run import LiveRun
+from .manual import ManualFork
+from .teaching import Teaching
+from eager_local.live_run import LiveRun
 from .messages import EventBatch, ModelStatus, RunFailed
 from .runner import Loader, ModelCache, default_loader, pump
 from .screens.help import HelpScreen, help_markdown
@@ -40,7 +42,7 @@ GUARDED = {"run", "stop", "save", "load", "help", "toggle_controls"}
 """App actions that do nothing while a dialog is open."""
 
 
-class EagerApp(RunFiles, App):
+class EagerApp(RunFiles, Teaching, ManualFork, App):
     """Prompt and settings on the left; tree, coloured text, inspector and plot on the right."""
 
     CSS_PATH = "app.tcss"
@@ -53,6 +55,12 @@ class EagerApp(RunFiles, App):
         Binding("f2", "toggle_controls", "Controls"),
         Binding("ctrl+s", "save", "Save", priority=True),
         Binding("ctrl+o", "load", "Load", priority=True),
+        Binding("left_square_bracket", "what_if(-0.1)", "θ what-if lower", show=False),
+        Binding("right_square_bracket", "what_if(0.1)", "θ what-if higher", show=False),
+        Binding("backslash", "what_if_off", "θ what-if off", show=False),
+        Binding("K", "toggle_confidence", "confidence", show=False),
+        Binding("f3", "prompts", "prompts of the eval file", show=False),
+        Binding("f", "fork_here", "fork by hand", show=False),
     ]
 
     def __init__(
@@ -111,7 +119,7 @@ class EagerApp(RunFiles, App):
         self._main.query_one("#textbox").border_title = "text (coloured by entropy)"
         self._main.query_one("#inspector-box").border_title = "token inspector"
         self._main.query_one("#plot").border_title = "entropy per token"
-        self._main.query_one(Legend).show(self.base_settings.theta, self.base_settings.top_k_entropy)
+        self.show_legend()
         if self._registry_error:
             self.notify(self._registry_error, severity="error", title="models.toml")
         if self.load_path:
@@ -235,9 +243,7 @@ class EagerApp(RunFiles, App):
         run = self.runs[i]
         sel = self.sel if run is self.live else None
         if structural:
-            self._tree(i).rebuild(run, sel)
-            if run is self.live:
-                self._main.query_one(Legend).show(run.settings.theta, run.settings.top_k_entropy)
+            self._tree(i).rebuild(run, sel)  # the legend follows in _show_selection
         else:
             self._tree(i).update_leaves(run, touched, sel)
 
@@ -294,10 +300,14 @@ class EagerApp(RunFiles, App):
 
     def _show_selection(self) -> None:
         run, view = self.live, self._main.query_one(TokenView)
+        w = self.what_if_now()
+        self.show_legend(w)
         if run is None or self.sel is None or self.sel >= len(run.seqs):
+            view.what_if = set()
             view.show(None, 2.0, 20, set(), None)
         else:
             s = run.settings
+            view.what_if = run.what_if_marks(w, self.sel) if w is not None else set()
             view.show(run.seqs[self.sel], s.theta, s.top_k_entropy, run.fork_positions(self.sel), self.cursor)
         self._show_inspector()
 
@@ -318,8 +328,6 @@ class EagerApp(RunFiles, App):
     def _redraw_all(self) -> None:
         for i, run in enumerate(self.runs or [None]):
             self._tree(i).rebuild(run, self.sel if run is self.live else None)
-        if self.live is not None:
-            self._main.query_one(Legend).show(self.live.settings.theta, self.live.settings.top_k_entropy)
         self._show_selection()
 
     # teaching aids -------------------------------------------------------------
@@ -336,10 +344,18 @@ class EagerApp(RunFiles, App):
         yield from super().get_system_commands(screen)
         yield SystemCommand("Run", "Decode the prompt with the current settings (F5)", self.action_run)
         yield SystemCommand("Stop", "Stop the run; live sequences end as cancelled (F6)", self.action_stop)
-        yield SystemCommand("Save run", "Save as JSON, HTML page or SVG screenshot (ctrl+s)", self.action_save)
+        yield SystemCommand("Save run", "Save as JSON, HTML page or SVG drawing of the tree (ctrl+s)", self.action_save)
         yield SystemCommand("Load run", "Browse a saved JSON run without a model (ctrl+o)", self.action_load)
         yield SystemCommand("Explain EAGER", "Top-K entropy, θ and M with this run's numbers (F1)", self.action_help)
         yield SystemCommand("Toggle controls", "Hide or show the settings panel (F2)", self.action_toggle_controls)
+        yield SystemCommand("θ what-if", "Mark where the tree would fork at a trial θ ([ and ] move it, \\ ends it)",
+                            lambda: self.action_what_if(0.0))
+        yield SystemCommand("Fork here by hand", "A new sequence takes another candidate at this token (F)",
+                            self.action_fork_here)
+        yield SystemCommand("Sequence confidence", "Show each sequence's confidence in the tree (K)",
+                            self.action_toggle_confidence)
+        if getattr(self, "eval_path", None):
+            yield SystemCommand("Prompts of the eval file", "Back to the list of prompts (F3)", self.action_prompts)
 
     def on_unmount(self) -> None:
         if self._cancel is not None:

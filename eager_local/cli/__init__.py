@@ -10,13 +10,12 @@ import difflib
 import errno
 import importlib
 import os
-import signal
 import sys
 
 from .. import __version__
 from ..errors import EagerError
 
-COMMANDS = ("run", "models", "eval", "calibrate", "report", "bench", "tui", "serve")
+COMMANDS = ("run", "models", "eval", "sweep", "calibrate", "report", "bench", "tui", "serve")
 
 
 # llama.cpp options that mean something else here (or nothing): the hint replaces a guess
@@ -125,14 +124,13 @@ def entry() -> None:
     interpreter winds down) must not turn exit 130 into death by SIGINT, which is
     what an uncaught KeyboardInterrupt does: once the code is known, SIGINT is ignored.
     """
+    from ..startup import ignore_sigint
+
     try:
         code = main()
     except KeyboardInterrupt:  # a second Ctrl-C while the first was being reported
         code = 130
-    try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except ValueError:  # not the main thread
-        pass
+    ignore_sigint()
     sys.exit(code)
 
 

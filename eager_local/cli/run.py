@@ -23,6 +23,8 @@ def register(sub) -> None:
     p.add_argument("--prompt-file", "-f", "--file", dest="prompt_file", metavar="PATH", help="read the prompt from a UTF-8 file")
     p.add_argument("--json", action="store_true", help="print one JSON document instead of the live view")
     p.add_argument("--full", action="store_true", help="every sequence in full, each token coloured by its entropy")
+    p.add_argument("--html", metavar="FILE", help="also write the run as one self-contained HTML page (as the TUI saves it)")
+    p.add_argument("--svg", metavar="FILE", help="also write the tree against token position as an SVG (as the TUI saves it)")
     p.add_argument("--prompts-file", metavar="PATH",
                    help="many prompts (one per line, or JSONL with a prompt field), decoded together; "
                         "prints one --json document per prompt as JSONL, in input order")
@@ -67,23 +69,49 @@ def read_prompt(args) -> str:
     return text
 
 
+def export_targets(args) -> dict[str, Path]:
+    """--html and --svg, checked before the model loads."""
+    from ..user_files import check_output_path
+
+    out = {}
+    for name, suffixes in (("html", (".html", ".htm")), ("svg", (".svg",))):
+        path = getattr(args, name, None)
+        if path:
+            out[name] = check_output_path(path, f"--{name}", f"a file name ending in {suffixes[0]}",
+                                          suffixes=suffixes)
+    return out
+
+
 def main(args) -> int:
     if args.prompts_file:
         return run_many(args)
+    from ..controller import collect
+    from ..live_run import LiveRun
+    from ..run_export import recorded, save_html, save_svg
+
     prompt = read_prompt(args)
     settings = settings_from_args(args)
+    targets = export_targets(args)
+    if "html" in targets:  # the page's inspector shows the candidates, as the TUI's does
+        settings = settings.with_(record_candidates=settings.top_k_entropy)
     model = load_model_from_args(args)
+    run = LiveRun()
     try:
+        events = recorded(model.stream(prompt, settings), run)
         if args.json:
-            result = model.run(prompt, settings)
+            result = collect(events)
             json.dump(result.to_json(), sys.stdout, ensure_ascii=False)
             sys.stdout.write("\n")
         else:
             from .live import stream_to_terminal
 
-            stream_to_terminal(model.stream(prompt, settings), model.info, full=args.full)
+            stream_to_terminal(events, model.info, full=args.full)
+        run.add_vocab(model.engine)
     finally:
         model.close()
+    for name, path in targets.items():
+        written = (save_html if name == "html" else save_svg)(run, path)
+        print(f"{name.upper()} written to {written}", file=sys.stderr)
     return 0
 
 
@@ -95,6 +123,8 @@ def run_many(args) -> int:
 
     if args.prompt is not None or args.prompt_option is not None or args.prompt_file:
         raise PromptError("give --prompts-file alone, without a prompt, --prompt or --prompt-file")
+    if args.html or args.svg:
+        raise PromptError("--html and --svg write one run: give them with one prompt, not with --prompts-file")
     prompts = read_prompts(args.prompts_file)
     settings = settings_from_args(args)
     model = load_model_from_args(args)

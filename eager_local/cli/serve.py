@@ -11,7 +11,7 @@ from .common import add_model_args, default_theta, load_model_from_args
 
 
 def register(sub) -> None:
-    from ..server.limits import DEFAULT_MAX_BODY, DEFAULT_MAX_QUEUE, DEFAULT_MAX_TOKENS
+    from ..server.limits import DEFAULT_CONCURRENCY, DEFAULT_MAX_BODY, DEFAULT_MAX_QUEUE, DEFAULT_MAX_TOKENS
 
     p = sub.add_parser(
         "serve", help="serve the model over an OpenAI-compatible HTTP API",
@@ -26,8 +26,12 @@ def register(sub) -> None:
                    help="require 'Authorization: Bearer KEY' on /v1 (default: $EAGER_API_KEY, else none)")
     g.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
                    help="let web pages from ORIGIN call the server (CORS; repeatable; '*' for any)")
+    g.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY, metavar="N",
+                   help="requests decoded together, one batched decode per step "
+                        f"(1: one at a time; default {DEFAULT_CONCURRENCY})")
     g.add_argument("--max-queue", type=int, default=DEFAULT_MAX_QUEUE, metavar="N",
-                   help=f"requests that may wait behind the running one; more get 429 (default {DEFAULT_MAX_QUEUE})")
+                   help="requests that may wait while --concurrency are decoding; more get 429 "
+                        f"(default {DEFAULT_MAX_QUEUE})")
     g.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS, metavar="N",
                    help=f"largest max_tokens a request may ask for (default {DEFAULT_MAX_TOKENS})")
     g.add_argument("--max-body", type=int, default=DEFAULT_MAX_BODY, metavar="BYTES",
@@ -44,7 +48,7 @@ def main(args) -> int:
     cfg = ServerConfig(
         model_id="", host=args.host, port=args.port, api_key=args.api_key,
         allow_origins=tuple(args.allow_origin),
-        max_queue=args.max_queue, max_tokens=args.max_tokens, max_body=args.max_body,
+        max_queue=args.max_queue, concurrency=args.concurrency, max_tokens=args.max_tokens, max_body=args.max_body,
     ).validate()
     bind(args.host, args.port).close()  # a taken port fails before the model loads
     if args.host not in ("127.0.0.1", "localhost", "::1") and not args.api_key:

@@ -10,7 +10,8 @@ from .common import add_model_args, add_settings_args, load_options, settings_fr
 def register(sub) -> None:
     p = sub.add_parser("tui", help="open the terminal UI: live sequence tree, entropy colours, inspector",
                        description="Open the full-screen app. Settings given here fill its controls.")
-    p.add_argument("--load", metavar="RUN.json", help="open a saved run (eager run --json, or Save) to browse")
+    p.add_argument("--load", metavar="RUN.json[l]",
+                   help="open a saved run (eager run --json, or Save), or an eval run file (.jsonl) to browse its prompts")
     p.add_argument("--prompt", "-p", default="", help="text to put in the prompt editor")
     add_model_args(p)
     add_settings_args(p)

@@ -42,12 +42,19 @@ class ScoredSequence:
     """Tokens of the sequence, shared prefix included."""
     n_own: int
     """Tokens it generated itself."""
+    confidence: float | None = None
+    """Mean token confidence ln K − H_t (nats; evaluation/confidence.py); None in older files."""
+    lowest_window: float | None = None
+    """Lowest sliding-window confidence (nats); None in older files."""
 
     KEYS = ("id", "parent", "fork_pos", "origin", "text", "answer", "correct", "check",
             "finish_reason", "n_tokens", "n_own")
 
     def to_json(self) -> dict:
-        return {k: getattr(self, k) for k in self.KEYS}
+        d = {k: getattr(self, k) for k in self.KEYS}
+        if self.confidence is not None:
+            d.update(confidence=self.confidence, lowest_window=self.lowest_window)
+        return d
 
     @classmethod
     def from_json(cls, d, where: str) -> "ScoredSequence":
@@ -59,6 +66,8 @@ class ScoredSequence:
             need(d, "check", str, where), need(d, "finish_reason", str, where),
             count(need(d, "n_tokens", int, where), where + "n_tokens"),
             count(need(d, "n_own", int, where), where + "n_own"),
+            need(d, "confidence", (float, None), where, optional=True),
+            need(d, "lowest_window", (float, None), where, optional=True),
         )
 
 

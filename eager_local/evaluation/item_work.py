@@ -21,6 +21,7 @@ from .answers import Checker
 from .concurrent import Request, finished
 from .datasets import Dataset, Item
 from .eval_record import EvalRecord, RecordedFork, ScoredSequence
+from .confidence import sequence_confidence
 from .metrics import score_prompt
 from .prompts import PromptFormat
 from .records import result_from_doc, run_doc
@@ -146,6 +147,7 @@ class ItemWork:
         verdicts = [self.spec.checker.check(it, answer_part(seq.text, think) or "") for seq in r.sequences]
         check_s = time.perf_counter() - t0
         score = score_prompt([v.answer for v in verdicts], [v.correct for v in verdicts])
+        confs = [sequence_confidence(q.entropies, s.top_k_entropy) for q in r.sequences]
         m, d = r.model, self.spec.dataset
         return EvalRecord(
             id=it.id,
@@ -155,8 +157,8 @@ class ItemWork:
             reference=it.answer if d.kind != "code" else None,
             sequences=tuple(
                 ScoredSequence(q.id, q.parent, q.fork_pos, o, q.text, v.answer, v.correct, v.detail,
-                               q.finish_reason, len(q.tokens), q.n_own)
-                for q, v, o in zip(r.sequences, verdicts, origins)
+                               q.finish_reason, len(q.tokens), q.n_own, c.mean, c.lowest_window)
+                for q, v, o, c in zip(r.sequences, verdicts, origins, confs)
             ),
             origins=tuple(origins),
             branches=tuple(RecordedFork(b.parent, b.child, b.pos, round(b.entropy, 4)) for b in r.forks),

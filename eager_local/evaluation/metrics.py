@@ -79,12 +79,18 @@ class Summary:
     """Sum over prompts of decoding wall time (checking excluded)."""
     unbiased: dict
     """{k: mean unbiased pass@k} for k where every prompt has ≥ k sequences."""
+    cons_weighted: float = 0.0
+    """Mean confidence-weighted majority vote correct (evaluation/voting.py)."""
+    deepconf: float = 0.0
+    """Mean DeepConf@k: weighted vote of the most confident sequences correct."""
 
 
 def summarize(rows: list[dict]) -> Summary:
-    """``rows``: dicts with n, correct, pass_any, cons, generated_tokens, decoded_tokens, wall_s."""
+    """``rows``: dicts with n, correct, pass_any, cons, generated_tokens, decoded_tokens, wall_s
+    (and, optionally, cons_weighted and deepconf)."""
     if not rows:
         return Summary(0, 0.0, 0.0, 0.0, 0.0, 0, 0, 0.0, {})
+    votes = {k: float(np.mean([r.get(k, False) for r in rows])) for k in ("cons_weighted", "deepconf")}
     min_n = min(r["n"] for r in rows)
     unbiased = {
         k: float(np.mean([pass_at_k(r["n"], r["correct"], k) for r in rows])) for k in fixed_ks(min_n)
@@ -99,6 +105,7 @@ def summarize(rows: list[dict]) -> Summary:
         decoded_tokens=int(sum(r["decoded_tokens"] for r in rows)),
         wall_s=float(sum(r["wall_s"] for r in rows)),
         unbiased=unbiased,
+        **votes,
     )
 
 
@@ -141,3 +148,15 @@ def paired_bootstrap(
     boots = stat(x[idx], y[idx])
     lo, hi = np.quantile(boots, [(1 - level) / 2, 1 - (1 - level) / 2])
     return Difference(metric, float(stat(x, y)), float(lo), float(hi), int(x.size))
+
+
+def mean_interval(values: list[float], *, n_boot: int = 2000, level: float = 0.95,
+                  seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``values`` (prompts resampled)."""
+    x = np.asarray(values, dtype=float)
+    if x.size == 0:
+        raise ValueError("an interval needs at least one value")
+    rng = np.random.default_rng(seed)
+    boots = x[rng.integers(0, x.size, size=(n_boot, x.size))].mean(axis=1)
+    lo, hi = np.quantile(boots, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(lo), float(hi)

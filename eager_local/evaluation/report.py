@@ -11,8 +11,9 @@ from pathlib import Path
 
 from ..errors import OutputError
 from .eval_record import EvalRecord
-from .metrics import Difference, Summary, paired_bootstrap, summarize
+from .metrics import Difference, Summary, mean_interval, paired_bootstrap, summarize
 from .records import final_records, read_records
+from .voting import KEEP, deepconf, record_ballots, weighted_majority
 
 
 @dataclass(frozen=True)
@@ -58,11 +59,24 @@ class RunSummary:
 
 
 def _row(r: EvalRecord) -> dict:
+    ballots = record_ballots(r)
     return {
         "n": r.n_sequences, "correct": r.correct, "pass_any": r.pass_any, "cons": r.cons,
         "generated_tokens": r.generated_tokens, "decoded_tokens": r.decoded_tokens,
-        "wall_s": r.wall_s,
+        "wall_s": r.wall_s, "cons_weighted": weighted_majority(ballots), "deepconf": deepconf(ballots),
     }
+
+
+#: Per-prompt values compared by ``compare`` (name, value of a record, relative change).
+COMPARED = (
+    ("Pass@k", lambda r: float(r.pass_any), False),
+    ("Cons@k", lambda r: float(r.cons), False),
+    ("Cons@k weighted", lambda r: float(weighted_majority(record_ballots(r))), False),
+    ("DeepConf@k", lambda r: float(deepconf(record_ballots(r))), False),
+    ("pass rate", lambda r: r.pass_rate, False),
+    ("generated tokens", lambda r: float(r.generated_tokens), True),
+    ("wall time", lambda r: r.wall_s, True),
+)
 
 
 def compare(base: RunSummary, other: RunSummary, seed: int = 0) -> list[Difference]:
@@ -71,14 +85,9 @@ def compare(base: RunSummary, other: RunSummary, seed: int = 0) -> list[Differen
     pairs = [(a[r.id], r) for r in other.rows if r.id in a]
     if not pairs:
         return []
-    out = []
-    for name, key in (("Pass@k", "pass_any"), ("Cons@k", "cons"), ("pass rate", "pass_rate")):
-        out.append(paired_bootstrap([float(getattr(x, key)) for x, _ in pairs], [float(getattr(y, key)) for _, y in pairs],
-                                    metric=name, seed=seed))
-    for name, key in (("generated tokens", "generated_tokens"), ("wall time", "wall_s")):
-        out.append(paired_bootstrap([float(getattr(x, key)) for x, _ in pairs], [float(getattr(y, key)) for _, y in pairs],
-                                    metric=name, relative=True, seed=seed))
-    return out
+    return [paired_bootstrap([value(x) for x, _ in pairs], [value(y) for _, y in pairs],
+                             metric=name, relative=rel, seed=seed)
+            for name, value, rel in COMPARED]
 
 
 def header_lines(runs: list[RunSummary]) -> list[str]:
@@ -131,10 +140,14 @@ def print_table(runs: list[RunSummary], console=None) -> None:
         ("Pass@k", lambda s: f"{s.pass_k:.3f}"),
         *[(f"pass@{k} unbiased", (lambda k: lambda s: f"{s.unbiased[k]:.3f}")(k)) for k in ks],
         ("Cons@k", lambda s: f"{s.cons_k:.3f}"),
+        ("Cons@k weighted", lambda s: f"{s.cons_weighted:.3f}"),
+        (f"DeepConf@k (top {KEEP:.0%})", lambda s: f"{s.deepconf:.3f}"),
         ("pass rate", lambda s: f"{s.pass_rate:.3f}"),
         ("sequences / prompt", lambda s: f"{s.seqs_per_prompt:.2f}"),
         ("generated tokens", lambda s: f"{s.generated_tokens:,}"),
+        ("generated tokens / prompt", lambda s: f"{s.generated_tokens / max(s.prompts, 1):.1f}"),
         ("decoded tokens", lambda s: f"{s.decoded_tokens:,}"),
+        ("decoded tokens / prompt", lambda s: f"{s.decoded_tokens / max(s.prompts, 1):.1f}"),
         ("wall time (s)", lambda s: f"{s.wall_s:.1f}"),
     ]
     for name, fmt in rows:
@@ -152,6 +165,9 @@ def print_table(runs: list[RunSummary], console=None) -> None:
     if len(runs) > 1:
         console.print(f"Δ: paired bootstrap over shared prompts (2000 resamples) against {runs[0].label}; "
                       "tokens and time as relative change.", markup=False, highlight=False)
+    console.print("Cons@k weighted: each answer scores its sequences' lowest window confidence; "
+                  f"DeepConf@k: the same vote over the {KEEP:.0%} most confident sequences "
+                  "(docs/evaluation.md, Confidence).", markup=False, highlight=False)
 
 
 def _fmt_diff(d: Difference, relative: bool) -> str:
@@ -176,7 +192,9 @@ def plot(runs: list[RunSummary], path: str) -> None:
         s = r.summary
         color = f"C{i}"
         tok = s.generated_tokens / s.prompts
-        ax.scatter([tok], [s.pass_k], s=70, color=color, label=f"{r.label}: Pass@k", zorder=3)
+        lo, hi = mean_interval([float(x.pass_any) for x in r.rows])
+        ax.errorbar([tok], [s.pass_k], yerr=[[s.pass_k - lo], [hi - s.pass_k]], fmt="o", ms=8, color=color,
+                    capsize=4, label=f"{r.label}: Pass@k (95% bootstrap interval)", zorder=3)
         if r.method == "parallel" and s.unbiased:
             # the fixed-k curve: k samples cost about k × tokens per sequence
             per_seq = tok / s.seqs_per_prompt

@@ -39,7 +39,7 @@ log = logging.getLogger("eager_local.server")
 
 def create_app(model, cfg: ServerConfig, worker: Worker | None = None) -> Starlette:
     """The ASGI app serving ``model``; the worker thread runs for the app's lifespan."""
-    worker = worker or Worker(model, cfg.max_queue)
+    worker = worker or Worker(model, cfg.max_queue, cfg.concurrency)
     chat = chat_format(model)
     piece = model.engine.piece
     started = int(time.time())

@@ -6,8 +6,10 @@ from dataclasses import dataclass
 
 from ..settings import MAX_SEQUENCES
 
-#: Requests waiting behind the running one before new ones get 429.
+#: Requests waiting for a place in the batch before new ones get 429.
 DEFAULT_MAX_QUEUE = 32
+#: Requests decoded together (their sequences share one batched decode per step).
+DEFAULT_CONCURRENCY = 8
 #: Largest ``max_tokens`` a request may ask for (per sequence).
 DEFAULT_MAX_TOKENS = 4096
 #: Largest request body, in bytes.
@@ -29,7 +31,9 @@ class ServerConfig:
     allow_origins: tuple[str, ...] = ()
     """Web origins whose pages may call the server (CORS); none by default."""
     max_queue: int = DEFAULT_MAX_QUEUE
-    """Requests that may wait behind the running one; more get 429."""
+    """Requests that may wait while ``concurrency`` are decoding; more get 429."""
+    concurrency: int = DEFAULT_CONCURRENCY
+    """Requests decoded together, one batched decode per step (1: one at a time)."""
     max_choices: int = MAX_SEQUENCES
     """Largest ``n`` and ``eager.max_seqs`` (llama.cpp holds at most 256 sequences)."""
     max_tokens: int = DEFAULT_MAX_TOKENS
@@ -49,6 +53,8 @@ class ServerConfig:
             raise SettingsError(f"--port must be between 0 and 65535 (got {self.port})")
         if self.max_queue < 0:
             raise SettingsError(f"--max-queue must be ≥ 0 (got {self.max_queue})")
+        if self.concurrency < 1:
+            raise SettingsError(f"--concurrency must be ≥ 1 (got {self.concurrency})")
         if not 1 <= self.max_choices <= MAX_SEQUENCES:
             raise SettingsError(f"--max-choices must be between 1 and {MAX_SEQUENCES} (got {self.max_choices})")
         if self.max_tokens < 1:

@@ -267,7 +267,7 @@ def run_doc(tiny_gguf):
 @fuzz("load")
 @given(data=st.data())
 def test_tui_loader_on_any_mutated_run_document(tmp_path_factory, run_doc, data):
-    from tui.export import load_run
+    from eager_local.run_export import load_run
 
     doc = json.loads(json.dumps(run_doc))
     for _ in range(data.draw(st.integers(1, 3))):

@@ -247,7 +247,7 @@ def _doc(tiny_gguf):
     ("load-bad-setting", lambda d: d["params"].update(top_p=7), ["params", "top_p"]),
 ])
 def test_loading_damaged_run_documents(tmp_path, tiny_gguf, case, change, words):
-    from tui.export import load_run
+    from eager_local.run_export import load_run
 
     doc = _doc(tiny_gguf)
     change(doc)
@@ -353,3 +353,12 @@ def test_every_case_is_in_the_table():
     ids = {i for i in ids if "-" in i}
     missing = sorted(i for i in ids if f"`{i}`" not in text)
     assert not missing, f"add rows to {DOC}: {missing}"
+
+
+def test_a_fork_by_hand_is_a_valid_run_document_and_a_bad_mark_is_named(tiny_gguf):
+    doc = _doc(tiny_gguf)
+    doc["branches"][0]["manual"] = True  # as a fork by hand writes it
+    check_run_doc(doc)
+    doc["branches"][0]["manual"] = "yes"
+    with pytest.raises(RunFileError, match=r"branches\[0\]\.manual"):
+        check_run_doc(doc)

@@ -21,6 +21,8 @@ def _serve(*args: str, home) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("args,words", [
     (["--port", "70000"], "--port"),
     (["--max-queue", "-1"], "--max-queue"),
+    (["--concurrency", "0"], "--concurrency"),
+    (["--concurrency", "many"], "--concurrency"),
     (["--max-tokens", "0"], "--max-tokens"),
     (["--max-body", "10"], "--max-body"),
     (["--api-key", " "], "--api-key"),

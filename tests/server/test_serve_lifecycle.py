@@ -17,7 +17,8 @@ LONG = {"prompt": "the cat", "n": 4, "max_tokens": 3000, "seed": 1, "stream": Tr
 def busy_server(tiny_gguf, tmp_path_factory):
     from serve_process import ServerProcess
 
-    s = ServerProcess(tiny_gguf, tmp_path_factory.mktemp("serve"), "--max-queue", "0", "--n-ctx", "4096")
+    s = ServerProcess(tiny_gguf, tmp_path_factory.mktemp("serve"), "--max-queue", "0", "--concurrency", "1",
+                      "--n-ctx", "4096")
     yield s
     s.kill()
 
@@ -73,7 +74,7 @@ def test_a_gone_client_cancels_a_non_streamed_run(busy_server):
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_signal_cancels_the_running_request_and_exits_0(tiny_gguf, start_server, sig):
-    s = start_server(tiny_gguf, "--n-ctx", "4096")
+    s = start_server(tiny_gguf, "--n-ctx", "4096", "--concurrency", "1")  # the second request waits
     waiting: list[httpx.Response] = []
     behind = threading.Thread(target=lambda: waiting.append(
         httpx.post(s.base + "/v1/completions", json={"prompt": "a", "max_tokens": 2}, timeout=60)))

@@ -298,6 +298,18 @@ async def test_picking_a_model_brings_its_theta_unless_edited(monkeypatch):
         assert theta.value == "1.1"
 
 
+async def test_help_lists_every_bound_key():
+    """The F1 screen names the what-if, confidence, eval-file and fork-by-hand keys."""
+    from eager_local.settings import Settings
+    from tui.screens.help import help_markdown
+
+    text = help_markdown(Settings(), None, None, None)
+    for row in ("| [ / ] |", "| `\\` |", "| K |", "| F3 |", "| f (on a token of a finished run) |"):
+        assert row in text
+    keys = {b.key for b in EagerApp.BINDINGS}
+    assert {"left_square_bracket", "right_square_bracket", "backslash", "K", "f3", "f"} <= keys
+
+
 async def test_two_configurations_side_by_side_in_one_batch():
     """"vs parallel": the same prompt decoded by EAGER and by full parallel sampling in one
     batch; both trees grow, each equal to its run alone, and either can be inspected."""

@@ -10,10 +10,10 @@ import pytest
 from eager_local.controller import generate
 from eager_local.events import RunFinished, StepFinished, TokenSampled
 from eager_local.palette import entropy_hex
-from tui import tree_model
-from tui.export import RunFileError, load_run, run_document, save_html, save_json
-from tui.live_run import LiveRun
-from tui.html_export import run_html
+from eager_local import tree_model
+from eager_local.run_export import RunFileError, load_run, run_document, save_html, save_json
+from eager_local.live_run import LiveRun
+from eager_local.html_export import run_html
 from tui.runner import pump
 from tui.token_layout import EMPTY, NEWLINE, layout
 from tui_fakes import SETTINGS, fake_engine

@@ -203,3 +203,29 @@ def test_resume_continues_at_missed_forks():
         assert s.finish_reason == "eog"
     assert r.stats.decoded_tokens > first.stats.decoded_tokens
     assert e.used_cells == 0
+
+
+@pytest.mark.parametrize("first_records", [True, False])
+def test_resume_with_candidates_recorded_writes_json(first_records):
+    """Children of missed forks never hold placeholder candidates: the document is written
+    (whether or not the first run recorded them) and read back."""
+    from eager_local.result import RunResult
+
+    e = FakeEngine(script_by_step({2, 4, 6}, eog_at=10), vocab=V)
+    _, first = run(e, theta=1.0, max_seqs=2, max_new_tokens=20, record_candidates=3 if first_records else 0)
+    s = Settings(theta=1.0, max_seqs=6, max_new_tokens=20, record_candidates=3)
+    r = collect(generate(e, PROMPT, s, resume=first))
+    assert r.stats.n_sequences == 6
+    doc = r.to_json()
+    back = RunResult.from_json(doc)
+    for rec in back.sequences:
+        if first_records:
+            assert rec.candidates is not None and len(rec.candidates) == len(rec.tokens)
+            assert all(c is not None for c in rec.candidates)
+        elif rec.candidates is not None:  # none before the fork were recorded: no half list
+            assert len(rec.candidates) == len(rec.tokens)
+    if first_records:
+        assert r.sequences[:2] == first.sequences  # kept whole, candidates included
+        for rec in back.sequences[2:]:
+            parent = back.sequences[rec.parent]
+            assert rec.candidates[: rec.fork_pos + 1] == parent.candidates[: rec.fork_pos + 1]

@@ -208,6 +208,26 @@ def test_continuing_a_tree_is_scheduled_beside_a_fresh_run():
     assert streams[1] == solo(script, B, S)
 
 
+def test_a_fork_by_hand_is_scheduled_beside_a_fresh_run():
+    """A fork by hand is a run like any other: a continuation whose start is
+    manual_fork's; beside a fresh run its stream is the one fork_by_hand yields alone."""
+    from eager_local.controller import fork_by_hand
+    from eager_local.manual_fork import manual_settings, manual_start
+
+    script = two_prompt_script({1, 3}, {2})
+    first = [ev for ev in generate(engine(script), A, S.with_(max_seqs=2))][-1].result
+    token = next(t for t in (7, 8, 9) if t != first.sequences[0].tokens[4])
+    sched = Scheduler(engine(script))
+    sched.add(A, manual_settings(first), resume=first, start_from=manual_start(0, 4, token))
+    sched.add(B, S)
+    streams = per_run(sched.events())
+    expected = [comparable(ev) for ev in fork_by_hand(engine(script), first, 0, 4, token)]
+    assert streams[0] == expected
+    r = streams[0][-1].result
+    assert r.stats.n_sequences == 3 and r.forks[-1].manual and r.sequences[-1].tokens[4] == token
+    assert streams[1] == solo(script, B, S)
+
+
 def test_bad_input_is_refused_when_added():
     sched = Scheduler(engine(two_prompt_script(set(), set())))
     with pytest.raises(Exception, match="prompt is empty"):

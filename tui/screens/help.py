@@ -12,7 +12,7 @@ from textual.widgets import Markdown
 
 from eager_local.settings import Settings
 
-from ..live_run import LiveRun
+from eager_local.live_run import LiveRun
 
 KEYS = """
 | key | what it does |
@@ -24,7 +24,12 @@ KEYS = """
 | ↑ ↓ enter (in the tree) | pick a sequence or a fork |
 | c (in the text) | colour the background or the text |
 | F2 | hide or show the controls |
-| ctrl+s / ctrl+o | save (JSON, HTML, SVG) / load a saved JSON run |
+| ctrl+s / ctrl+o | save (JSON, HTML, SVG) / load a saved JSON run or an eval file (.jsonl) |
+| [ / ] | θ what-if: a trial θ 0.1 lower / higher; the forks it would make are marked |
+| `\\` | end the θ what-if |
+| f (on a token of a finished run) | fork by hand: pick another candidate, a new sequence decodes from there |
+| K | show or hide each sequence's confidence in the tree |
+| F3 | back to the eval file's prompts |
 | tab | next panel · ctrl+p command palette · ctrl+q quit |
 """
 

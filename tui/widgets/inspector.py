@@ -9,7 +9,7 @@ from textual.widget import Widget
 
 from eager_local.palette import entropy_hex, scale_max
 
-from ..live_run import LiveRun
+from eager_local.live_run import LiveRun
 
 BAR = "█"
 LABEL_CELLS = 12

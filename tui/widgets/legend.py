@@ -33,10 +33,20 @@ class Legend(Widget):
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
         self.theta, self.k = 2.0, 20
+        self.what_if = None
+        """A WhatIf to describe instead of the scale (θ what-if mode), or None."""
 
-    def show(self, theta: float, k: int) -> None:
-        self.theta, self.k = theta, k
+    def show(self, theta: float, k: int, what_if=None) -> None:
+        self.theta, self.k, self.what_if = theta, k, what_if
         self.refresh()
 
     def render(self) -> Text:
+        w = self.what_if
+        if w is not None:
+            t = Text(no_wrap=True, overflow="ellipsis")
+            t.append(f"what-if θ={w.theta:.2f} ([ ] move, \\ off): ", style="bold")
+            t.append("⑂ ", style="bold magenta")
+            t.append(f"{len(w.points)} fork points (reversed tokens) → EAGer-init would create "
+                     f"{w.sequences}/{w.cap} sequences, on these recorded tokens")
+            return t
         return legend_text(self.theta, self.k, self.content_size.width)

@@ -9,10 +9,11 @@ from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
+from eager_local.evaluation.confidence import sequence_confidence
 from eager_local.palette import entropy_hex
 
-from .. import tree_model
-from ..live_run import LiveRun
+from eager_local import tree_model
+from eager_local.live_run import LiveRun
 
 REASON_MARK = {None: "◌", "eog": "●", "stop": "■", "length": "◆", "context_full": "▣", "cancelled": "✕"}
 FORK = "⑂"
@@ -26,13 +27,20 @@ class NodeRef:
     pos: int | None = None
 
 
-def leaf_label(run: LiveRun, seq: int, selected: bool) -> Text:
+def leaf_label(run: LiveRun, seq: int, selected: bool, confidence: bool = False) -> Text:
     q = run.seqs[seq]
     reason = q.finish_reason
     t = Text()
     t.append(REASON_MARK.get(reason, "●") + " ", style="green" if reason is None else "")
     t.append(f"seq {seq}", style="bold reverse" if selected else "bold")
     t.append(f" {reason or 'live'} · {len(q.tokens)} tok", style="dim" if reason else "green")
+    if seq in run.verdicts:
+        answer, right = run.verdicts[seq]
+        t.append(" ✓ " if right else " ✗ ", style="bold green" if right else "bold red")
+        t.append("—" if answer is None else answer)
+    if confidence and reason is not None:
+        c = sequence_confidence(q.entropies, run.settings.top_k_entropy)
+        t.append(f" · conf {c.mean:.2f} low {c.lowest_window:.2f}", style="cyan")
     return t
 
 
@@ -41,6 +49,8 @@ def fork_label(run: LiveRun, f) -> Text:
     t = Text()
     t.append(FORK + " ", style="bold magenta")
     t.append(f"@{f.pos} ")
+    if f.fork.manual:
+        t.append("by hand ", style="bold yellow")
     t.append(f"H {f.entropy:.2f}", style=entropy_hex(f.entropy, s.theta, s.top_k_entropy))
     t.append(f" {f.parent_piece!r}|{f.child_piece!r}")
     return t
@@ -68,6 +78,8 @@ class SequenceTreeView(Tree[NodeRef]):
         self.guide_depth = 2
         self._leaves: dict[int, TreeNode[NodeRef]] = {}
         self._selected: int | None = None
+        self.show_confidence = False
+        """Leaves show each finished sequence's confidence (mean and lowest window; key K)."""
 
     def rebuild(self, run: LiveRun | None, selected: int | None) -> None:
         """Draw the whole tree of ``run`` and put the cursor on ``selected``'s leaf."""
@@ -88,7 +100,7 @@ class SequenceTreeView(Tree[NodeRef]):
     def _add(self, parent: TreeNode[NodeRef], run: LiveRun, node) -> None:
         if isinstance(node, tree_model.Leaf):
             self._leaves[node.seq] = parent.add_leaf(
-                leaf_label(run, node.seq, node.seq == self._selected), NodeRef(node.seq))
+                leaf_label(run, node.seq, node.seq == self._selected, self.show_confidence), NodeRef(node.seq))
             return
         f = node.fork
         fork = parent.add(fork_label(run, f), NodeRef(f.parent, f.pos), expand=True)
@@ -104,7 +116,7 @@ class SequenceTreeView(Tree[NodeRef]):
         for s in changed:
             node = self._leaves.get(s)
             if node is not None:
-                node.set_label(leaf_label(run, s, s == selected))
+                node.set_label(leaf_label(run, s, s == selected, self.show_confidence))
 
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted) -> None:
         event.stop()

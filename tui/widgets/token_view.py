@@ -31,6 +31,7 @@ class TokenView(ScrollView, can_focus=True):
         "token-view--fork",
         "token-view--shared",
         "token-view--placeholder",
+        "token-view--what-if",
     }
     DEFAULT_CSS = """
     TokenView { height: 1fr; padding: 0 1; }
@@ -38,6 +39,7 @@ class TokenView(ScrollView, can_focus=True):
     TokenView > .token-view--fork { text-style: bold underline; }
     TokenView > .token-view--shared { text-style: italic; }
     TokenView > .token-view--placeholder { text-style: dim; }
+    TokenView > .token-view--what-if { text-style: bold reverse; }
     """
     BINDINGS = [
         Binding("left", "move(-1)", "prev token", show=False),
@@ -61,6 +63,8 @@ class TokenView(ScrollView, can_focus=True):
         self.seq: LiveSequence | None = None
         self.theta, self.k = 2.0, 20
         self.marks: set[int] = set()
+        self.what_if: set[int] = set()
+        """Tokens that would fork at the trial θ (θ what-if)."""
         self.cursor: int | None = None
         self.background_mode = True
         """Colour the background (True) or the text (False) of each token."""
@@ -122,6 +126,8 @@ class TokenView(ScrollView, can_focus=True):
                 style += self.get_component_rich_style("token-view--shared", partial=True)
             if i in self.marks:
                 style += self.get_component_rich_style("token-view--fork", partial=True)
+            if i in self.what_if:
+                style += self.get_component_rich_style("token-view--what-if", partial=True)
             if span.placeholder:
                 style += self.get_component_rich_style("token-view--placeholder", partial=True)
             if i == cur:

@@ -1,5 +1,6 @@
-"""The HTML export: a run as one self-contained page (coloured tokens, the sequence tree and the
-inspector data, with no network access needed to open it. Pure functions.
+"""The HTML export: a run as one self-contained page (coloured tokens, the sequence tree as an
+outline and drawn against token position, the inspector data), with no network access needed
+to open it. Pure functions.
 """
 
 from __future__ import annotations
@@ -8,12 +9,13 @@ import html
 import json
 import math
 
-from eager_local.palette import entropy_hex, scale_max
+from .palette import entropy_hex, scale_max
 
 from . import tree_model
-from eager_local.tree import LiveSequence
+from .tree import LiveSequence
 
 from .live_run import LiveRun
+from .tree_graph import tree_svg
 
 CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:0;background:#15171c;color:#dde1e8}
@@ -41,6 +43,7 @@ section.seq h3{font-size:13px;margin:0 0 6px;color:#9aa3b2;font-weight:normal}
 .bar div.b{height:10px;background:#6ea0e6;border-radius:2px}
 .bar code{white-space:pre;overflow:hidden;text-overflow:ellipsis}
 .chosen{color:#ffd866}
+.graph{overflow-x:auto;margin-bottom:12px}
 """
 
 JS = r"""
@@ -97,7 +100,8 @@ def run_html(run: LiveRun, title: str = "eager-local run") -> str:
         f"<h2>Entropy scale</h2>{legend_html(theta, k)}"
         f"<h2>Sequence tree</h2>{tree}"
         "<h2>Inspector</h2><div id=\"inspector\">click a token to see its candidates</div>"
-        f"</aside><div><h2>Sequences</h2>{seqs}</div></main>"
+        f"</aside><div><h2>Tree against token position</h2><div class=\"graph\">{tree_svg(run, standalone=False)}</div>"
+        f"<h2>Sequences</h2>{seqs}</div></main>"
         f'<script type="application/json" id="run-data">{data}</script>'
         f"<script>{JS}</script></body></html>\n"
     )
@@ -121,7 +125,7 @@ def node_html(run: LiveRun, node, theta: float, k: int) -> str:
                 f'{esc(q.finish_reason or "live")} · {len(q.tokens)} tokens</a></li>')
     f = node.fork
     colour = entropy_hex(f.entropy, theta, k)
-    label = (f'⑂ token {f.pos} · <span style="color:{colour}">H {f.entropy:.2f}</span> · '
+    label = (f'⑂ token {f.pos}{" · by hand" if f.fork.manual else ""} · <span style="color:{colour}">H {f.entropy:.2f}</span> · '
              f"seq {f.parent} {esc(repr(f.parent_piece))} | seq {f.child} {esc(repr(f.child_piece))}")
     return (f'<li><span class="fork">{label}</span><ul class="tree">'
             f"{node_html(run, node.kept, theta, k)}{node_html(run, node.taken, theta, k)}</ul></li>")

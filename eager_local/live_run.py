@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from eager_local.events import (
+from .events import (
     Forked,
     RunFinished,
     RunStarted,
@@ -16,9 +16,9 @@ from eager_local.events import (
     StepFinished,
     TokenSampled,
 )
-from eager_local.result import ModelInfo, RunResult
-from eager_local.settings import Settings
-from eager_local.tree import LiveSequence
+from .result import ModelInfo, RunResult
+from .settings import Settings
+from .tree import LiveSequence
 
 
 #: Counters before the first step.
@@ -50,6 +50,8 @@ class LiveRun:
     """Set when the run finished (or was loaded)."""
     vocab: dict[int, str] = field(default_factory=dict)
     """Text of candidate tokens, so the inspector can name them."""
+    verdicts: dict[int, tuple[str | None, bool]] = field(default_factory=dict)
+    """Per sequence of a prompt opened from an eval run file: (answer, right)."""
 
     @property
     def finished(self) -> bool:
@@ -140,6 +142,24 @@ class LiveRun:
 
     def token_text(self, token: int) -> str | None:
         return self.vocab.get(token)
+
+    def add_vocab(self, engine) -> None:
+        """Name every token the run mentions (chosen or candidate) with ``engine``'s text."""
+        for q in self.seqs:
+            for t in list(q.tokens) + [t for c in q.candidates or () for t, _ in c or ()]:
+                if t not in self.vocab:
+                    self.vocab[t] = engine.piece(t).decode("utf-8", errors="replace")
+
+    def what_if_marks(self, w, seq: int) -> set[int]:
+        """Token indices of ``seq``'s text that would fork at ``w``'s θ (its own or an ancestor's)."""
+        out: set[int] = set()
+        s, limit = self.seqs[seq], len(self.seqs[seq].tokens)
+        while True:
+            out |= {i for i in w.marks(s.id) if i < limit}
+            if s.parent is None:
+                return out
+            limit = s.fork_pos
+            s = self.seqs[s.parent]
 
 
 def _piece_at(run: LiveRun, seq: int, pos: int) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from eager_local.events import Forked
+from .events import Forked
 
 from .live_run import LiveRun
 
@@ -43,15 +43,16 @@ def build(run: LiveRun) -> tuple[Node, ...]:
     for f in run.forks:
         by_parent.setdefault(f.parent, []).append(f)
     for fs in by_parent.values():
-        fs.sort(key=lambda f: f.pos)
+        fs.sort(key=lambda f: (f.pos, f.child))  # two forks at one token: manual ones
 
-    def line(seq: int, after: int) -> Node:
-        for f in by_parent.get(seq, ()):
-            if f.pos > after:
-                return ForkNode(f, line(seq, f.pos), line(f.child, f.pos))
+    def line(seq: int, i: int) -> Node:
+        """``seq`` from its i-th fork on (a child's forks all lie at or after its start)."""
+        fs = by_parent.get(seq, ())
+        if i < len(fs):
+            return ForkNode(fs[i], line(seq, i + 1), line(fs[i].child, 0))
         return Leaf(seq)
 
-    return tuple(line(s.id, -1) for s in run.seqs if s.parent is None)
+    return tuple(line(s.id, 0) for s in run.seqs if s.parent is None)
 
 
 def leaves(node: Node) -> list[int]:

@@ -1,4 +1,5 @@
-"""Saving a run (JSON document, HTML page) and loading a saved JSON run back.
+"""Saving a run (JSON document, HTML page, SVG drawing) and loading a saved JSON run back.
+The TUI's Save and ``eager run --html/--svg`` write the same files through these functions.
 
 The JSON is the document ``eager run --json`` prints, plus an optional
 top-level ``"vocab"`` ({token id: text}) so a loaded run can name candidate
@@ -10,13 +11,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from eager_local import run_file
-from eager_local.errors import OutputError
-from eager_local.run_file import read_json_file
-from eager_local.result import RunResult
+from . import run_file
+from .errors import OutputError
+from .run_file import read_json_file
+from .result import RunResult
 
 from .live_run import LiveRun
 from .html_export import run_html
+from .tree_graph import tree_svg
 
 
 RunFileError = run_file.RunFileError
@@ -39,6 +41,13 @@ def run_document(run: LiveRun) -> dict:
     return doc
 
 
+def recorded(events, run: LiveRun):
+    """Pass ``events`` on unchanged, folding each into ``run`` (for an export afterwards)."""
+    for ev in events:
+        run.apply(ev)
+        yield ev
+
+
 def save_json(run: LiveRun, path: str | Path) -> Path:
     return _write(path, json.dumps(run_document(run), ensure_ascii=False, indent=1) + "\n")
 
@@ -47,6 +56,13 @@ def save_html(run: LiveRun, path: str | Path) -> Path:
     if run.result is None:
         raise OutputError("the run has not finished: wait for it or stop it, then export")
     return _write(path, run_html(run))
+
+
+def save_svg(run: LiveRun, path: str | Path) -> Path:
+    """The tree against token position (eager_local/tree_graph.py) as an SVG file."""
+    if run.result is None:
+        raise OutputError("the run has not finished: wait for it or stop it, then export")
+    return _write(path, tree_svg(run) + "\n")
 
 
 def load_run(path: str | Path) -> LiveRun:
