@@ -28,7 +28,7 @@ from .manual import ManualFork
 from .teaching import Teaching
 from eager_local.live_run import LiveRun
 from .messages import EventBatch, ModelStatus, RunFailed
-from .runner import Loader, ModelCache, default_loader, pump
+from .runner import Loader, ModelCache, default_loader, pump_paced
 from .screens.help import HelpScreen, help_markdown
 from .widgets.sequence_tree import SequenceTreeView
 from .widgets.controls import Controls, ModelChoice, registry_choices, setting_label
@@ -191,14 +191,8 @@ class EagerApp(RunFiles, Teaching, ManualFork, App):
                 model = self.models.get(spec)
                 post(ModelStatus(run_id, "running"))
                 events = model.stream_many([prompt] * len(settings), settings, cancel=cancel)
-                drawn = threading.Event()
-                drawn.set()
-
-                def emit(evs: tuple, vocab: dict[int, str]) -> None:
-                    drawn.clear()
-                    post(EventBatch(run_id, evs, vocab, drawn))
-
-                pump(events, model.engine, emit, ready=drawn.is_set, event_of=lambda pair: pair[1])
+                pump_paced(events, model.engine,
+                           lambda evs, vocab, drawn: post(EventBatch(run_id, evs, vocab, drawn)))
         except EagerError as e:
             post(RunFailed(run_id, e.one_line(setting_label)))
 

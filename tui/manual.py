@@ -11,7 +11,7 @@ from eager_local.errors import EagerError
 from eager_local.live_run import LiveRun
 
 from .messages import EventBatch, ModelStatus, RunFailed
-from .runner import pump
+from .runner import pump_paced
 from .screens.fork_dialog import ForkDialog
 from .widgets.controls import Controls, setting_label
 from .widgets.token_view import TokenView
@@ -64,13 +64,7 @@ class ManualFork:
                 post(ModelStatus(run_id, "running"))
                 # one run: its events as (0, event), as the app's batches carry them
                 events = ((0, ev) for ev in model.fork_by_hand(result, seq, pos, token, cancel=cancel))
-                drawn = threading.Event()
-                drawn.set()
-
-                def emit(evs: tuple, vocab: dict[int, str]) -> None:
-                    drawn.clear()
-                    post(EventBatch(run_id, evs, vocab, drawn))
-
-                pump(events, model.engine, emit, ready=drawn.is_set, event_of=lambda pair: pair[1])
+                pump_paced(events, model.engine,
+                           lambda evs, vocab, drawn: post(EventBatch(run_id, evs, vocab, drawn)))
         except EagerError as e:
             post(RunFailed(run_id, e.one_line(setting_label)))

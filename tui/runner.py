@@ -107,3 +107,17 @@ def pump(
             buf, vocab, last = [], {}, clock()
     if buf:
         emit(tuple(buf), vocab)
+
+
+def pump_paced(events: Iterable, engine, post_batch: Callable[[tuple, dict[int, str], threading.Event], None]) -> None:
+    """``pump`` for ``(run_id, event)`` pairs with one batch in flight: the UI sets the
+    ``drawn`` event it receives with each batch, and the next batch waits for it."""
+    drawn = threading.Event()
+    drawn.set()
+
+    def emit(evs: tuple, vocab: dict[int, str]) -> None:
+        drawn.clear()
+        post_batch(evs, vocab, drawn)
+
+    pump(events, engine, emit, ready=drawn.is_set, event_of=lambda pair: pair[1])
+
