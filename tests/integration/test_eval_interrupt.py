@@ -8,17 +8,14 @@ import sys
 import time
 
 import pytest
+from eval_files import without_times, write_items
 
 N_ITEMS = 40
 
 
 @pytest.fixture
 def data(tmp_path):
-    p = tmp_path / "d.jsonl"
-    with p.open("w") as f:
-        for i in range(N_ITEMS):
-            f.write(json.dumps({"id": f"i{i}", "question": f"the cat has {i} and {i + 2}", "answer": str(i)}) + "\n")
-    return p
+    return write_items(tmp_path / "d.jsonl", N_ITEMS)
 
 
 def eval_cmd(data, out, tiny_gguf, *extra):
@@ -28,14 +25,7 @@ def eval_cmd(data, out, tiny_gguf, *extra):
 
 
 def comparable(path):
-    recs = [json.loads(l) for l in path.read_text().splitlines()]
-    for r in recs:
-        for k in ("wall_s", "check_s"):
-            r.pop(k)
-        r.get("init", {}).pop("wall_s", None)
-        r["run"]["stats"].pop("wall_s")
-        r["run"]["stats"].pop("decode_s")
-    return recs
+    return [without_times(json.loads(l)) for l in path.read_text().splitlines()]
 
 
 def _default_signals():

@@ -12,6 +12,7 @@ import time
 from collections import Counter
 
 import pytest
+from eval_files import without_times, write_items
 
 from eager_local.cli import main as eager
 
@@ -48,13 +49,6 @@ def cluster(tmp_path_factory):
     ray.shutdown()
 
 
-def write_data(path, n):
-    with path.open("w") as f:
-        for i in range(n):
-            f.write(json.dumps({"id": f"i{i}", "question": f"the cat has {i} and {i + 2}", "answer": str(i)}) + "\n")
-    return path
-
-
 def by_key(path):
     """{(phase, id): record without its times}; fails on a prompt recorded twice."""
     recs = [json.loads(line) for line in path.read_text().splitlines()]
@@ -62,17 +56,12 @@ def by_key(path):
     assert max(keys.values()) == 1, keys.most_common(3)
     out = {}
     for r in recs:
-        for k in ("wall_s", "check_s"):
-            r.pop(k)
-        r.get("init", {}).pop("wall_s", None)
-        r["run"]["stats"].pop("wall_s")
-        r["run"]["stats"].pop("decode_s")
-        out[(r["phase"], r["id"])] = r
+        out[(r["phase"], r["id"])] = without_times(r)
     return out
 
 
 def test_a_ray_run_records_what_a_local_run_does(tmp_path, tiny_gguf, cluster, capsys):
-    data = write_data(tmp_path / "d.jsonl", 6)
+    data = write_items(tmp_path / "d.jsonl", 6)
     common = [str(data), "--model", str(tiny_gguf), *RUN, "--method", "eager-adapt", "-T", "24"]
     assert eager(["eval", *common, "--threads", "1", "--out", str(tmp_path / "local.jsonl")]) == 0
     assert eager(["eval", *common, "--out", str(tmp_path / "ray.jsonl"),
@@ -106,7 +95,7 @@ def test_a_killed_worker_loses_no_prompt_and_doubles_none(tmp_path, tiny_gguf, c
     from eager_local.settings import Settings
 
     n = 12
-    ds = load_dataset(str(write_data(tmp_path / "d.jsonl", n)))
+    ds = load_dataset(str(write_items(tmp_path / "d.jsonl", n)))
     fmt = choose_format(ds, "raw", shots=1)
     s = Settings(theta=2.0, max_seqs=4, max_new_tokens=48)
     model = load(str(tiny_gguf), n_ctx=4096, n_threads=1)
@@ -140,7 +129,7 @@ def test_when_every_worker_dies_the_file_resumes(tmp_path, tiny_gguf, cluster):
     from eager_local.errors import RayError
     from eager_local.evaluation.ray_workers import RayWorkers
 
-    data = write_data(tmp_path / "d.jsonl", 8)
+    data = write_items(tmp_path / "d.jsonl", 8)
     common = [str(data), "--model", str(tiny_gguf), *RUN, "--method", "eager", "-T", "48", "--threads", "1"]
     out = tmp_path / "o.jsonl"
     assert cpus_come_back()  # the last test's workers are gone (a busy machine is slow to free them)
@@ -170,7 +159,7 @@ def test_a_worker_lost_between_runs_is_left_out(tmp_path, tiny_gguf, cluster):
     """As in a sweep: one pool, several runs; a worker that died in between is dropped."""
     from eager_local.evaluation.ray_workers import RayWorkers
 
-    data = write_data(tmp_path / "d.jsonl", 4)
+    data = write_items(tmp_path / "d.jsonl", 4)
     common = [str(data), "--model", str(tiny_gguf), *RUN, "--method", "eager", "-T", "24", "--threads", "1"]
     assert cpus_come_back()  # the last test's workers are gone (a busy machine is slow to free them)
     pool = RayWorkers.open(cluster, str(tiny_gguf), {"n_ctx": 4096, "n_threads": 1, "n_gpu_layers": 0},
@@ -196,7 +185,7 @@ def test_workers_decoding_several_prompts_together_lose_none_when_one_dies(tmp_p
     from eager_local.evaluation.ray_workers import RayWorkers
 
     n = 12
-    data = write_data(tmp_path / "d.jsonl", n)
+    data = write_items(tmp_path / "d.jsonl", n)
     common = [str(data), "--model", str(tiny_gguf), *RUN, "--method", "eager", "-T", "48", "--threads", "1"]
     assert eager(["eval", *common, "--out", str(tmp_path / "local.jsonl")]) == 0
     assert cpus_come_back()  # the last test's workers are gone (a busy machine is slow to free them)
@@ -234,7 +223,7 @@ def _default_signals():
 
 def test_sigint_on_the_driver_then_a_local_resume(tmp_path, tiny_gguf, cluster):
     n = 40
-    data = write_data(tmp_path / "d.jsonl", n)
+    data = write_items(tmp_path / "d.jsonl", n)
     common = [str(data), "--model", str(tiny_gguf), *RUN, "--method", "eager-adapt", "-T", "24",
               "--threads", "1"]
     whole, cut = tmp_path / "whole.jsonl", tmp_path / "cut.jsonl"
@@ -271,7 +260,7 @@ def test_a_worker_that_cannot_open_the_model_is_one_line(tmp_path, cluster):
 
 
 def test_worker_options_need_ray(tmp_path, capsys):
-    data = write_data(tmp_path / "d.jsonl", 2)
+    data = write_items(tmp_path / "d.jsonl", 2)
     assert eager(["eval", str(data), "--out", str(tmp_path / "o.jsonl"), "--workers", "2"]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
         "settings: --workers is for a run on Ray: add --ray (auto, or the cluster's address)"]

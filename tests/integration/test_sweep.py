@@ -8,6 +8,7 @@ import sys
 import time
 
 import pytest
+from eval_files import without_times, write_items
 
 N_ITEMS = 6
 FILES = ("parallel.jsonl", "eager-theta0.2.jsonl", "eager-theta0.6.jsonl")
@@ -15,11 +16,7 @@ FILES = ("parallel.jsonl", "eager-theta0.2.jsonl", "eager-theta0.6.jsonl")
 
 @pytest.fixture
 def data(tmp_path):
-    p = tmp_path / "d.jsonl"
-    with p.open("w") as f:
-        for i in range(N_ITEMS):
-            f.write(json.dumps({"id": f"i{i}", "question": f"the cat has {i} and {i + 2}", "answer": str(i)}) + "\n")
-    return p
+    return write_items(tmp_path / "d.jsonl", N_ITEMS)
 
 
 def sweep_cmd(data, out, tiny_gguf, *extra):
@@ -29,13 +26,7 @@ def sweep_cmd(data, out, tiny_gguf, *extra):
 
 
 def comparable(path):
-    recs = [json.loads(l) for l in path.read_text().splitlines()]
-    for r in recs:
-        for k in ("wall_s", "check_s"):
-            r.pop(k)
-        r["run"]["stats"].pop("wall_s")
-        r["run"]["stats"].pop("decode_s")
-    return recs
+    return [without_times(json.loads(l)) for l in path.read_text().splitlines()]
 
 
 def _default_signals():
