@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from kv_probe import free_cells, run_checking_kv
 
 from eager_local.controller import generate
 from eager_local.engine.llama import LlamaEngine
@@ -39,15 +40,6 @@ def test_a_forked_sequence_continues_exactly_like_a_fresh_one(engine):
     assert not np.allclose(forked[0], forked[1])  # the two branches really differ
 
 
-def _free_cells(engine, probe_seq=255):
-    """Decode one-token rows into an unused sequence until llama.cpp has no slot left."""
-    k = 0
-    while engine.decode([probe_seq], [10], [k], [False]) is not None:
-        k += 1
-    engine.remove_seq(probe_seq)
-    return k
-
-
 @pytest.mark.parametrize("method", ["eager", "parallel"])
 def test_kv_accounting_matches_llama_cpp(engine, method):
     """Mid-run, the controller's count of KV cells in use is what llama.cpp holds."""
@@ -56,7 +48,7 @@ def test_kv_accounting_matches_llama_cpp(engine, method):
     peak_seen = 0
     for ev in generate(engine, "the cat", s):
         if isinstance(ev, StepFinished) and ev.step in (3, 9, 15):
-            used = engine.n_ctx - _free_cells(engine)
+            used = engine.n_ctx - free_cells(engine)
             assert used == ev.kv_cells, f"step {ev.step}"
             checked += 1
         if isinstance(ev, StepFinished):
@@ -65,7 +57,7 @@ def test_kv_accounting_matches_llama_cpp(engine, method):
             result = ev.result
     assert checked >= 2
     assert result.stats.peak_kv_cells >= peak_seen
-    assert _free_cells(engine) == engine.n_ctx  # cleared after the run
+    assert free_cells(engine) == engine.n_ctx  # cleared after the run
 
 
 def test_branches_share_cells_instead_of_copying(engine):
@@ -87,15 +79,8 @@ def test_kv_accounting_matches_llama_cpp_with_three_concurrent_runs(engine):
                                   seed=2, temperature=1.0))
     sched.add("a dog ran home", Settings(method="parallel", max_seqs=3, max_new_tokens=16, seed=3))
     sched.add("one two three", Settings(method="greedy", max_new_tokens=16))
-    checked, together, results = 0, 0, {}
-    for rid, ev in sched.events():
-        if isinstance(ev, StepFinished) and ev.step in (2, 6, 11):
-            assert engine.n_ctx - _free_cells(engine) == sched.kv_cells(), f"run {rid} step {ev.step}"
-            checked += 1
-            together = max(together, len(sched.active))
-        if isinstance(ev, RunFinished):
-            results[rid] = ev.result
+    checked, together, results = run_checking_kv(sched, engine, (2, 6, 11))
     assert checked >= 6 and together == 3
     assert sorted(results) == [0, 1, 2]
     assert results[1].stats.n_sequences == 3 and results[2].stats.n_sequences == 1
-    assert _free_cells(engine) == engine.n_ctx  # every run left the cache empty
+    assert free_cells(engine) == engine.n_ctx  # every run left the cache empty

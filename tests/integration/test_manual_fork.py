@@ -2,6 +2,7 @@
 takes the chosen token, is marked manual, and the KV accounting matches llama.cpp."""
 
 import pytest
+from kv_probe import free_cells, run_checking_kv
 
 from eager_local.controller import collect, fork_by_hand, generate
 from eager_local.engine.llama import LlamaEngine
@@ -18,14 +19,6 @@ def engine(tiny_gguf):
     e.close()
 
 
-def _free_cells(engine) -> int:
-    probe_seq, k = engine.n_seq_max - 1, 0
-    while engine.decode([probe_seq], [10], [k], [False]) is not None:
-        k += 1
-    engine.remove_seq(probe_seq)
-    return k
-
-
 @pytest.mark.parametrize("seq_of, pos", [("root", 5), ("child", "own"), ("child", "shared")])
 def test_manual_fork_shares_the_prefix_and_its_kv_is_accounted(engine, seq_of, pos):
     s = Settings(method="eager", theta=0.6, max_seqs=3, max_new_tokens=24, seed=2, temperature=1.0)
@@ -38,12 +31,12 @@ def test_manual_fork_shares_the_prefix_and_its_kv_is_accounted(engine, seq_of, p
     checked, result = 0, None
     for ev in fork_by_hand(engine, first, seq, at, token):
         if isinstance(ev, StepFinished) and ev.step == 2:
-            assert engine.n_ctx - _free_cells(engine) == ev.kv_cells, f"step {ev.step}"
+            assert engine.n_ctx - free_cells(engine) == ev.kv_cells, f"step {ev.step}"
             checked += 1
         if isinstance(ev, RunFinished):
             result = ev.result
     assert checked >= 1
-    assert _free_cells(engine) == engine.n_ctx  # cleared after the run
+    assert free_cells(engine) == engine.n_ctx  # cleared after the run
     assert len(result.sequences) == len(first.sequences) + 1
     assert result.sequences[: len(first.sequences)] == first.sequences  # the others untouched
     new = result.sequences[-1]
@@ -63,7 +56,7 @@ def test_forking_on_the_token_taken_is_refused(engine):
         collect(fork_by_hand(engine, first, 0, 3, first.sequences[0].tokens[3]))
     with pytest.raises(SettingsError, match="no token 99"):
         collect(fork_by_hand(engine, first, 0, 99, 5))
-    assert _free_cells(engine) == engine.n_ctx
+    assert free_cells(engine) == engine.n_ctx
 
 
 def test_manual_fork_on_backend_sampling_matches_full_rows(tiny_gguf):
@@ -102,15 +95,8 @@ def test_a_fork_by_hand_shares_a_batch_and_the_kv_count_holds(engine):
     sched = Scheduler(engine)
     sched.add(first.prompt, manual_settings(first), resume=first, start_from=manual_start(0, 4, token))
     sched.add("a dog ran home", Settings(method="parallel", max_seqs=2, max_new_tokens=16, seed=3))
-    checked, together, results = 0, 0, {}
-    for rid, ev in sched.events():
-        if isinstance(ev, StepFinished) and ev.step in (2, 5):
-            assert engine.n_ctx - _free_cells(engine) == sched.kv_cells(), f"run {rid} step {ev.step}"
-            checked += 1
-            together = max(together, len(sched.active))
-        if isinstance(ev, RunFinished):
-            results[rid] = ev.result
+    checked, together, results = run_checking_kv(sched, engine, (2, 5))
     assert checked >= 2 and together == 2
     assert results[0].forks[-1].manual and results[0].sequences[-1].tokens[4] == token
     assert results[1].stats.n_sequences == 2
-    assert _free_cells(engine) == engine.n_ctx
+    assert free_cells(engine) == engine.n_ctx
