@@ -9,31 +9,29 @@ import sys as _sys
 _argv0 = _sys.argv[0] if _sys.argv else ""
 _cli = _argv0 == "-m" or _argv0.rsplit("/", 1)[-1] in ("eager", "__main__.py")
 
-try:
-    from . import startup as _startup
-
-    if _cli:
-        _startup.guard()  # Ctrl-C from here on: exit 130 with one line (see startup.py)
-    # llama.cpp's shared libraries are loaded before numpy's. With a CUDA build of
-    # llama-cpp-python (CUDA 13, H100) the other order bound libllama's C++ stream
-    # calls to the wrong runtime and crashed in model loading. Importing numpy
-    # yourself before eager_local brings that order back.
+if _cli:
     try:
-        from .engine import llama as _llama  # noqa: F401  (loads llama.cpp through engine.native)
-    except ImportError:  # llama-cpp-python missing: the rest of the core still works
-        _llama = None
+        from . import startup as _startup
 
-    from .api import Model, load
-    from .controller import collect, generate
-    from .errors import EagerError
-    from .result import RunResult
-    from .settings import Settings
-except KeyboardInterrupt:
-    if not _cli:
-        raise
-    from .startup import exit_interrupted
+        _startup.guard()  # Ctrl-C from here on: exit 130 with one line (see startup.py)
+    except KeyboardInterrupt:  # Ctrl-C before the guard was up
+        print("eager: interrupted", file=_sys.stderr)
+        raise SystemExit(130) from None
 
-    exit_interrupted()
+# llama.cpp's shared libraries are loaded before numpy's. With a CUDA build of
+# llama-cpp-python (CUDA 13, H100) the other order bound libllama's C++ stream
+# calls to the wrong runtime and crashed in model loading. Importing numpy
+# yourself before eager_local brings that order back.
+try:
+    from .engine import llama as _llama  # noqa: F401  (loads llama.cpp through engine.native)
+except ImportError:  # llama-cpp-python missing: the rest of the core still works
+    _llama = None
+
+from .api import Model, load
+from .controller import collect, generate
+from .errors import EagerError
+from .result import RunResult
+from .settings import Settings
 
 __all__ = ["EagerError", "Model", "RunResult", "Settings", "collect", "generate", "load"]
 from importlib.metadata import PackageNotFoundError, version as _version

@@ -1,7 +1,5 @@
-try:
-    from .cli import entry
-except KeyboardInterrupt:  # Ctrl-C while Python is still importing
-    from .startup import exit_interrupted
+"""``python -m eager_local``: the ``eager`` command (Ctrl-C during start-up: see startup.py)."""
 
-    exit_interrupted()
+from .cli import entry
+
 entry()

@@ -40,6 +40,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+# numpy loads these two lazily, on first use: in the middle of a run, where a Ctrl-C
+# that lands in their (Cython) module init is swallowed. Loaded with the engine instead.
+import numpy.ma  # noqa: F401
+import numpy.random  # noqa: F401
 
 from .errors import SettingsError
 

@@ -40,7 +40,7 @@ from typing import Iterator
 
 import numpy as np
 
-from . import sampling
+from . import sampling, startup
 from .engine.base import Engine, SlotPool
 from .errors import ContextError, ModelError, PromptError, SettingsError
 from .events import Event
@@ -258,6 +258,7 @@ class Scheduler:
     # 3-5. one step --------------------------------------------------------------------
     def step(self) -> Iterator[tuple[int, Event]]:
         """One batched decode of every run's rows; each run takes its tokens."""
+        startup.check()  # a Ctrl-C that a library swallowed ends the command here
         t0 = time.perf_counter()
         rows = self.batch_rows()
         if not rows:

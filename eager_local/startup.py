@@ -2,19 +2,22 @@
 
 Two traps are closed here, before llama_cpp is imported:
 
-- a KeyboardInterrupt raised while Python imports eager-local (the first second)
-  would print a traceback; the CLI turns it into ``eager: interrupted`` and 130;
-- a KeyboardInterrupt raised inside llama.cpp's log callback (a Python function
+- a KeyboardInterrupt raised while Python imports eager-local and its libraries
+  (the first second or two) would print a traceback from whichever import it
+  landed in. Until the command itself starts (``arm``), nothing has been written
+  and nothing needs cleaning up, so Ctrl-C ends the process at once: one line,
+  exit 130 (``guard``);
+- from ``arm`` on, Ctrl-C raises KeyboardInterrupt, which the CLI reports. One
+  raised inside llama.cpp's log callback raised inside llama.cpp's log callback (a Python function
   that C calls while the model loads) is swallowed by ctypes ("Exception ignored
   ... KeyboardInterrupt") and the command would run on to the end. The handler
   below sees that it is inside such a callback and leaves the signal pending, so it
   is handled as soon as Python code outside the callback runs (a helper thread
-  delivers it again every 10 ms until then).
+  delivers it again every 10 ms until then, as a simulated REDELIVER signal, so a
+  late delivery can never be taken for a second Ctrl-C).
 """
 
 from __future__ import annotations
-
-from typing import NoReturn
 
 import _thread
 import os
@@ -22,16 +25,22 @@ import signal
 import sys
 import threading
 import time
+from typing import NoReturn
 
 #: Names of the Python functions llama.cpp calls back (eager_local/engine): an
 #: exception raised inside one never reaches the caller.
 NATIVE_CALLBACKS = frozenset({"_log_impl"})
 
 
+#: The signal the helper thread delivers to the main thread while a Ctrl-C waits.
+#: It is simulated (``_thread.interrupt_main``), never sent, so it cannot be mistaken
+#: for a second Ctrl-C: one Ctrl-C raises at most one KeyboardInterrupt.
+REDELIVER = signal.SIGUSR2
+
 _pending = threading.Event()
-"""Set while a signal waits for the callback it landed in to return."""
-_repeat = threading.Event()
-"""Set by the helper thread when it delivers a waiting signal again."""
+"""Set while a Ctrl-C waits for the callback it landed in to return."""
+_saved: list = []
+"""The REDELIVER handler that was there before ours (empty while ours is not installed)."""
 
 
 def _in_callback(frame) -> bool:
@@ -42,53 +51,93 @@ def _in_callback(frame) -> bool:
     return False
 
 
-def _retrip(signum: int) -> None:
-    # every 10 ms, deliver the signal to the main thread again until it is handled
+def _retrip() -> None:
+    # every 10 ms, deliver REDELIVER to the main thread until the waiting Ctrl-C is raised
     while _pending.is_set():
         time.sleep(0.01)
         if _pending.is_set():
-            _repeat.set()
-            _thread.interrupt_main(signum)
+            _thread.interrupt_main(REDELIVER)
+
+
+def _settle() -> None:
+    # the waiting Ctrl-C is raised (or voided by a new one): no more redeliveries
+    # (main thread only: signal handlers run there)
+    _pending.clear()
+    if _saved:
+        signal.signal(REDELIVER, _saved.pop())
+
+
+def _redeliver(signum, frame) -> None:
+    if not _pending.is_set() or _in_callback(frame):
+        return  # a late delivery, or still inside the callback: wait
+    _settle()
+    interrupt()
+
+
+_raised = threading.Event()
+"""Set once a Ctrl-C has been raised as KeyboardInterrupt in this process."""
+
+
+def interrupt() -> "NoReturn":
+    """Raise the Ctrl-C as KeyboardInterrupt, and remember it: code that swallows it
+    (a C extension whose module init turns it into another error, or ignores it)
+    cannot make the command run on, because ``check`` raises it again."""
+    _raised.set()
+    raise KeyboardInterrupt
+
+
+def check() -> None:
+    """Raise again a Ctrl-C that was raised and then swallowed somewhere (main thread
+    only; called once per decode step). Never set outside the ``eager`` command."""
+    if _raised.is_set() and threading.current_thread() is threading.main_thread():
+        raise KeyboardInterrupt
 
 
 def deferred(signum, frame) -> bool:
-    """True when the signal must wait (it landed inside a native callback, where an
-    exception would be swallowed); it is then delivered again until it can be raised.
-    Also True for a late repeat of a signal that was already raised."""
-    repeat = _repeat.is_set()
-    _repeat.clear()
+    """True when the Ctrl-C must wait: it landed inside a native callback, where an
+    exception would be swallowed. It is then raised, once, as soon as Python code
+    outside the callback runs. False when the caller may raise it now."""
     if _in_callback(frame):
         if not _pending.is_set():
+            if not _saved:
+                _saved.append(signal.signal(REDELIVER, _redeliver) or signal.SIG_DFL)
             _pending.set()
-            threading.Thread(target=_retrip, args=(signum,), daemon=True).start()
+            threading.Thread(target=_retrip, daemon=True).start()
         return True
-    if repeat and not _pending.is_set():
-        return True
-    _pending.clear()
+    _settle()  # this Ctrl-C is raised now: the one that waited (if any) goes with it
     return False
 
 
 def _handler(signum, frame) -> None:
     if not deferred(signum, frame):
-        raise KeyboardInterrupt
+        interrupt()
+
+
+def _leave(signum, frame) -> None:
+    # start-up: nothing written yet, nothing to clean up; no exception to escape an import
+    os.write(2, b"eager: interrupted\n")
+    os._exit(130)
 
 
 def guard() -> None:
-    """Install the start-up SIGINT handler (unless SIGINT was ignored by whoever started us)."""
+    """Install the start-up SIGINT handler: Ctrl-C ends the process at once with one
+    line and 130 (unless SIGINT was ignored by whoever started us)."""
     try:
         if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
-            signal.signal(signal.SIGINT, _handler)
+            signal.signal(signal.SIGINT, _leave)
     except ValueError:  # not the main thread
         pass
 
 
-def exit_interrupted(code: int = 130) -> "NoReturn":
-    """Say ``eager: interrupted`` and exit with ``code``; a Ctrl-C repeated from here on
-    is ignored (an uncaught KeyboardInterrupt while exiting would end the process by
-    SIGINT instead of the exit code)."""
-    ignore_sigint()
-    print("eager: interrupted", file=sys.stderr)
-    raise SystemExit(code)
+def arm() -> None:
+    """The command starts: Ctrl-C raises KeyboardInterrupt from here on (held back
+    while inside a native callback). Only replaces the start-up handler of ``guard``,
+    so a program that calls the CLI in-process keeps its own."""
+    try:
+        if signal.getsignal(signal.SIGINT) is _leave:
+            signal.signal(signal.SIGINT, _handler)
+    except ValueError:  # not the main thread
+        pass
 
 
 def ignore_sigint() -> None:
@@ -97,3 +146,11 @@ def ignore_sigint() -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     except ValueError:  # not the main thread
         pass
+
+
+def forget_caught_interrupt() -> None:
+    """CPython marks a KeyboardInterrupt that leaves any ``exec`` of a string (dataclasses
+    build their methods that way, at import) as unhandled, even when it is caught later,
+    and then ends the process by SIGINT instead of its exit code (exit -2, not 130).
+    An ``exec`` that ends normally clears that mark; call this just before exiting."""
+    exec("pass")

@@ -14,6 +14,7 @@ import sys
 
 from .. import __version__
 from ..errors import EagerError
+from ..startup import arm, forget_caught_interrupt, ignore_sigint
 
 COMMANDS = ("run", "models", "eval", "sweep", "calibrate", "report", "bench", "tui", "serve")
 
@@ -96,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         if getattr(args, "verbose", False):
             os.environ["EAGER_LOCAL_LLAMA_LOG"] = "stderr"  # -v: read when llama.cpp's backend starts
+        arm()  # the command starts: Ctrl-C is reported from here on (see startup.py)
         return int(args.func(args) or 0)
     except EagerError as e:
         from .common import flag
@@ -124,13 +126,16 @@ def entry() -> None:
     interpreter winds down) must not turn exit 130 into death by SIGINT, which is
     what an uncaught KeyboardInterrupt does: once the code is known, SIGINT is ignored.
     """
-    from ..startup import ignore_sigint
-
-    try:
-        code = main()
-    except KeyboardInterrupt:  # a second Ctrl-C while the first was being reported
-        code = 130
-    ignore_sigint()
+    code = None
+    while True:  # until SIGINT is ignored: a Ctrl-C may land on any line, this one too
+        try:
+            if code is None:
+                code = main()
+            ignore_sigint()
+            break
+        except KeyboardInterrupt:  # a second Ctrl-C while the first was being reported
+            code = 130 if code is None else code
+    forget_caught_interrupt()
     sys.exit(code)
 
 

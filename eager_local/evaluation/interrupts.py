@@ -13,7 +13,7 @@ import threading
 from contextlib import contextmanager
 from typing import Iterator
 
-from ..startup import deferred
+from ..startup import deferred, interrupt
 
 #: Exit codes: 128 + the signal number, as shells report them.
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -42,7 +42,7 @@ def stop_on_signals() -> Iterator[StopRequest]:
         if req.event.is_set():
             if deferred(signum, frame):  # inside llama.cpp's log callback: raised once out of it
                 return
-            raise KeyboardInterrupt
+            interrupt()
         req.signum = signum
         req.event.set()
 

@@ -138,15 +138,15 @@ for face in (lambda: sch.events(), lambda: m.run_many(["the cat"]), lambda: m.su
 
 @pytest.mark.parametrize("command", ["run", "eval"])
 def test_ctrl_c_at_any_moment_of_start_up(tiny_gguf, tmp_path, command):
-    """`sigint-startup`: SIGINT at 5 moments from 0.05 s to 1.05 s: exit 130 and one line each time
+    """`sigint-startup`: SIGINT at 12 moments from 0.05 s to 1.7 s: exit 130 and one line each time
     (a signal that lands while Python itself starts, before eager_local is imported, is
-    Python's and keeps its traceback)."""
+    Python's and keeps its traceback). Never death by SIGINT (-2), never a run that goes on."""
     data = tmp_path / "d.jsonl"
     data.write_text("".join(f'{{"id": "{i}", "question": "the cat {i}", "answer": "1"}}\n' for i in range(50)))
     args = {"run": ["run", "the cat", "-T", "3000", "-M", "8", "--method", "parallel", "--n-ctx", "32768"],
             "eval": ["eval", data, "--out", tmp_path / "o.jsonl", "-T", "200", "-M", "8", "--shots", "0",
                      "--n-ctx", "4096"]}[command]
-    for delay in (0.05, 0.3, 0.55, 0.8, 1.05):
+    for delay in (0.05, 0.2, 0.25, 0.3, 0.35, 0.45, 0.55, 0.7, 0.85, 1.05, 1.3, 1.7):
         if command == "eval":
             (tmp_path / "o.jsonl").unlink(missing_ok=True)
         p = subprocess.Popen([*EAGER, *map(str, args), "-m", str(tiny_gguf), "--threads", "1"],
@@ -162,6 +162,30 @@ def test_ctrl_c_at_any_moment_of_start_up(tiny_gguf, tmp_path, command):
         assert len([ln for ln in err.splitlines() if ln.strip() and "█" not in ln and "━" not in ln]) <= 2, err
 
 
+def test_ctrl_c_swallowed_by_a_library_is_raised_again_at_the_next_step(tiny_gguf):
+    """`sigint-swallowed`: a Ctrl-C that some library turns into nothing (numpy's Cython
+    module init did, once) still ends the command: the next decode step raises it again."""
+    script = f"""
+import os, signal, time
+from eager_local import startup, load
+startup.guard()
+startup.arm()
+m = load({str(tiny_gguf)!r}, n_ctx=512, n_threads=1, hash_file=False)
+try:
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(1)
+except KeyboardInterrupt:
+    pass  # a library that swallows it
+try:
+    m.run("the cat", max_new_tokens=8, max_seqs=2)
+    print("ran on")
+except KeyboardInterrupt:
+    print("interrupted")
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env(), timeout=120)
+    assert proc.stdout.strip() == "interrupted", proc.stdout + proc.stderr
+
+
 def test_ctrl_c_inside_the_llama_log_callback_is_not_swallowed():
     """`sigint-log-callback`: a SIGINT that lands while llama.cpp's log callback runs
     (ctypes would print "Exception ignored" and carry on) interrupts the command."""
@@ -169,6 +193,7 @@ def test_ctrl_c_inside_the_llama_log_callback_is_not_swallowed():
 import os, signal, sys
 from eager_local import startup
 startup.guard()
+startup.arm()  # the command has started: Ctrl-C raises KeyboardInterrupt
 from eager_local.engine import native as L
 
 class Tail(list):
