@@ -95,8 +95,8 @@ class LlamaEngine:
         self.prompt_format = prompt_format
         self.n_threads = int(n_threads or os.cpu_count() or 1)
         self.n_gpu_layers = n_gpu_layers
-        self.native = None
-        self.native = native.open_native(
+        self._native = None
+        self._native = native.open_native(
             self.path, n_gpu_layers,
             lambda model: self._plan(model, int(n_ctx), int(n_seq_max), int(n_batch), sampling, int(top_n)),
         )
@@ -139,10 +139,25 @@ class LlamaEngine:
             )
 
     # lifetime ------------------------------------------------------------
+    @property
+    def native(self) -> native.Native:
+        """llama.cpp's model and context; a closed engine refuses with one line (its C
+        memory is gone: using it would crash the process)."""
+        self._refuse_if_closed()
+        return self._native
+
+    def _refuse_if_closed(self) -> None:
+        if self._native is None:
+            raise ModelError(f"the model {self.path.name} was closed: load it again")
+
+    @property
+    def closed(self) -> bool:
+        return self._native is None
+
     def close(self) -> None:
-        if self.native is not None:
-            self.native.close()
-            self.native = None
+        if self._native is not None:
+            self._native.close()
+            self._native = None
 
     def __del__(self) -> None:
         try:
@@ -234,6 +249,7 @@ class LlamaEngine:
         return want
 
     def _check(self, seq_ids, tokens, positions, logits):
+        self._refuse_if_closed()
         n = len(tokens)
         if not len(seq_ids) == len(positions) == len(logits) == n:
             raise ValueError(
@@ -271,6 +287,7 @@ class LlamaEngine:
         return nxt
 
     def _check_seq(self, seq: int) -> None:
+        self._refuse_if_closed()
         if not 0 <= seq < self.n_seq_max:
             raise ValueError(f"sequence id {seq} outside [0, {self.n_seq_max})")
 
@@ -288,7 +305,7 @@ class LlamaEngine:
         self._held[seq] = 0
 
     def clear(self) -> None:
-        if self.native is None:  # closed: the memory is gone (a late generator cleanup)
+        if self._native is None:  # closed: the memory is gone (a late generator cleanup)
             return
         self.native.context.clear()
         self._held[:] = 0

@@ -113,3 +113,35 @@ print("returned", rc, flush=True)
         assert "returned" in proc.stdout and "returned 0" not in proc.stdout, proc.stdout
     else:
         assert proc.returncode < 0 or proc.returncode == 134, proc.returncode
+
+
+def test_a_closed_engine_refuses_every_call_with_one_line(tiny_gguf):
+    """`engine-closed`: after close(), each engine call raises ModelError (its C memory is
+    gone: reaching llama.cpp would crash); close() twice and clear() stay quiet."""
+    script = r"""
+import sys
+from eager_local.engine.llama import LlamaEngine
+from eager_local.errors import ModelError
+e = LlamaEngine(sys.argv[1], n_ctx=256, n_seq_max=8, n_batch=64, n_threads=1)
+ids = e.prompt_tokens("the cat")
+e.decode([0], ids[:1], [0], [True])  # sequence 0 holds one position
+e.close(); e.close(); e.clear()
+calls = {
+    "decode": lambda: e.decode([0], ids[:1], [0], [True]),
+    "tokenize": lambda: e.tokenize("the cat"),
+    "copy_seq": lambda: e.copy_seq(0, 1, 1),
+    "remove_seq": lambda: e.remove_seq(0),
+    "token_text": lambda: e.token_text(5),
+    "meta": lambda: e.meta("general.name"),
+}
+for name, call in calls.items():
+    try:
+        call()
+        print("accepted", name)
+    except ModelError as exc:
+        print("refused", name, exc)
+"""
+    proc = subprocess.run([sys.executable, "-c", script, str(tiny_gguf)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, f"exit {proc.returncode}: {proc.stderr[-3000:]}"
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 6 and all(ln.startswith("refused") and "was closed: load it again" in ln for ln in lines), lines
