@@ -107,6 +107,10 @@ class RunState:
         self.prompt_slot = -1
         self.prefilled = 0
         """Prompt tokens in the cache so far (the prompt is prefilled in chunks)."""
+        self.shared_prefix = 0
+        """Prompt tokens copied from another run's cache instead of decoded (Scheduler.share_prefix)."""
+        self.prefix_decided = False
+        """True once the scheduler has decided whether this run copies a prefix."""
         self.seeded = False
         """True once the first sequences exist (after the prompt's last chunk)."""
         self.decoded = 0
@@ -183,6 +187,20 @@ class RunState:
     def kv_cells(self) -> int:
         """Cells this run holds in the cache now."""
         return self.tree.kv_cells() if self.seeded else self.prefilled
+
+    def prompt_held(self) -> int:
+        """Prompt positions this run holds in the cache now (all of them while any of its
+        sequences is there)."""
+        if not self.seeded:
+            return self.prefilled
+        return self.n_prompt if any(q.slot >= 0 for q in self.tree.sequences + self.tree.scaffolds) else 0
+
+    def prefix_source(self) -> tuple[int, int] | None:
+        """(engine sequence, prompt positions it holds) to copy a prompt prefix from."""
+        if not self.seeded:
+            return (self.prompt_slot, self.prefilled) if self.prefilled else None
+        live = [q for q in self.tree.live() if q.slot >= 0]
+        return (live[0].slot, self.n_prompt) if live else None
 
     def prefill(self, slot: int, tokens: list[int], start: int, last_logits: bool = False) -> None:
         """Decode ``tokens`` into ``slot`` at once (continuation's scaffolds)."""

@@ -13,7 +13,9 @@ One step (``events``):
 2. ``admit``: waiting runs start, oldest first, while sequence ids and KV cells allow.
    Each run reserves what it needs to finish (prompt + M × T cells, M sequence ids), so
    one run never pushes another's sequences out of the cache; a run that cannot fit
-   even alone runs alone, and the ``context_full`` policy applies within it;
+   even alone runs alone, and the ``context_full`` policy applies within it. A run whose
+   prompt begins like one already in the cache (an evaluation's few-shot exemplars)
+   copies those cells instead of decoding them again (``share_prefix``);
 3. ``batch_rows``: one row per live sequence of every run, then at most ``n_batch``
    prompt tokens of the runs still prefilling (a prompt is prefilled in chunks between
    decode steps, so live runs wait for one chunk at most);
@@ -135,8 +137,10 @@ class Scheduler:
     """Runs many prompts on one engine; see the module docstring for one step."""
 
     def __init__(self, engine: Engine, *, max_active: int | None = None,
-                 target_rows: int | None = None) -> None:
+                 target_rows: int | None = None, share_prefixes: bool = True) -> None:
         self.engine = engine
+        self.share_prefixes = share_prefixes
+        """Copy a prompt's prefix from a run that holds it (False: every run prefills all)."""
         self.max_active = max_active
         """Most runs decoding at once (None: as many as fit)."""
         self.target_rows = target_rows
@@ -150,6 +154,9 @@ class Scheduler:
         """Runs not finished yet, by id (a finished run is dropped: its result went out)."""
         self._next_id = 0
         self._reserved: dict[int, tuple[list[int], int]] = {}  # run id -> (sequence ids, cells)
+        self._prompt_cells: dict[int, list[tuple[int, int, int]]] = {}
+        """Run id -> its prompt's cells as (owner run id, first position, end): a shared
+        prefix's cells belong to the run that decoded them (for ``kv_cells``)."""
         self._streams: weakref.WeakSet = weakref.WeakSet()  # events() generators handed out
         self.closed = False
         """True after ``close()``."""
@@ -181,8 +188,16 @@ class Scheduler:
             run.stop.set()
 
     def kv_cells(self) -> int:
-        """Cells the active runs hold now (what the engine's cache holds)."""
-        return sum(run.kv_cells() for run in self.active)
+        """Cells the active runs hold now (what the engine's cache holds): a prompt prefix
+        that several runs share is counted once."""
+        total, spans = 0, {}
+        for run in self.active:
+            held = run.prompt_held()
+            total += run.kv_cells() - held
+            for owner, a, b in self._prompt_cells[run.run_id]:
+                if a < held:
+                    spans.setdefault(owner, []).append((a, min(b, held)))
+        return total + sum(_union_length(v) for v in spans.values())
 
     def events(self) -> Iterator[tuple[int, Event]]:
         """Run everything queued (and whatever is added meanwhile) to the end."""
@@ -222,6 +237,7 @@ class Scheduler:
 
     def _release(self, run: RunState) -> None:
         ids, cells = self._reserved.pop(run.run_id)
+        del self._prompt_cells[run.run_id]
         for slot in ids:
             self.engine.remove_seq(slot)  # a run leaves nothing behind in the cache
             self.slots.give(slot)
@@ -238,6 +254,7 @@ class Scheduler:
             cells = min(_cells_needed(run), self.cells_free)
             ids = [self.slots.take() for _ in range(n_ids)]
             self._reserved[run.run_id] = (ids, cells)
+            self._prompt_cells[run.run_id] = [(run.run_id, 0, run.n_prompt)]
             self.cells_free -= cells
             run.slots = SlotPool(ids)
             self.active.append(run)
@@ -274,7 +291,7 @@ class Scheduler:
                 for run in self.active if run.seeded for q in run.tree.live()]
         room = self.engine.n_batch
         for run in self.active:
-            if run.seeded or room <= 0:
+            if run.seeded or room <= 0 or self.share_prefix(run) == "wait":
                 continue
             a = run.prefilled
             b = min(run.n_prompt, a + room)
@@ -283,6 +300,41 @@ class Scheduler:
                 rows.append(_Row(run, None, run.prompt_slot, run.prompt_ids[i], i, last))
             room -= b - a
         return rows
+
+    def share_prefix(self, run: RunState) -> str:
+        """Before a run prefills: copy the longest prompt prefix (at least MIN_SHARED_PREFIX
+        tokens) it shares with a run admitted before it, so it prefills only the rest (in
+        a unified cache the copy shares the cells: it costs neither time nor memory).
+        "wait" while that run is still prefilling the shared part (one step, usually);
+        "copied" or "none" once decided. Its last prompt token a run always decodes itself
+        (its logits seed the run)."""
+        if run.prefix_decided:
+            return "none"
+        donor, n = None, 0
+        if self.share_prefixes and run.resume is None and run.prefilled == 0:
+            for other in self.active:
+                if other is run:
+                    break  # only runs admitted before: no run waits for a later one
+                if other.resume is None:
+                    k = _common_prefix(run.prompt_ids, other.prompt_ids, run.n_prompt - 1)
+                    if k > n:
+                        donor, n = other, k
+        if donor is None or n < MIN_SHARED_PREFIX:
+            run.prefix_decided = True
+            return "none"
+        held = donor.prefix_source()
+        if held is None or held[1] < n:
+            if not donor.seeded:
+                return "wait"  # the donor's prefill has not reached the shared part yet
+            run.prefix_decided = True
+            return "none"  # its sequences have all finished: nothing left to copy
+        self.engine.copy_seq(held[0], run.prompt_slot, n)
+        run.prefilled = run.shared_prefix = n
+        run.prefix_decided = True
+        self._prompt_cells[run.run_id] = [
+            (owner, a, min(b, n)) for owner, a, b in self._prompt_cells[donor.run_id] if a < n
+        ] + [(run.run_id, n, run.n_prompt)]
+        return "copied"
 
     def decode(self, rows: list[_Row]) -> Iterator[tuple[int, Event]]:
         """Decode ``rows`` in n_batch chunks; a full cache ends sequences (context_full)."""
@@ -328,6 +380,31 @@ class Scheduler:
                 raise ContextError(
                     f"no free KV cells for a {len(tokens)}-token prefill; the context holds {self.engine.n_ctx}"
                 )
+
+
+MIN_SHARED_PREFIX = 16
+"""Prompt tokens a run must share with another before it copies them (fewer: not worth it)."""
+
+
+def _common_prefix(a: list[int], b: list[int], limit: int) -> int:
+    """Length of the common prefix of ``a`` and ``b``, at most ``limit``."""
+    n = 0
+    for x, y in zip(a[:limit], b[:limit]):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _union_length(spans: list[tuple[int, int]]) -> int:
+    """Positions covered by the union of half-open ``spans``."""
+    total, end = 0, None
+    for a, b in sorted(spans):
+        if end is None or a > end:
+            total, end = total + b - a, b
+        elif b > end:
+            total, end = total + b - end, b
+    return total
 
 
 def _tagged(run: RunState, events: Iterator[Event]):

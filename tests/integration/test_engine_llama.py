@@ -84,3 +84,28 @@ def test_kv_accounting_matches_llama_cpp_with_three_concurrent_runs(engine):
     assert sorted(results) == [0, 1, 2]
     assert results[1].stats.n_sequences == 3 and results[2].stats.n_sequences == 1
     assert free_cells(engine) == engine.n_ctx  # every run left the cache empty
+
+
+def test_kv_accounting_matches_llama_cpp_when_runs_share_a_prompt_prefix(engine):
+    """Three prompts that begin alike: the later two copy the first one's prefix cells.
+    At every step the scheduler counts the shared cells once, as llama.cpp holds them,
+    also after the run that decoded them has finished (its copies keep them)."""
+    from eager_local.scheduler import MIN_SHARED_PREFIX, Scheduler
+
+    base = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    prompts = [base + "the cat", base + "a dog ran home", base + "one two three"]
+    settings = [Settings(method="greedy", max_new_tokens=4),  # finishes first: the donor leaves
+                Settings(method="eager", theta=0.5, max_seqs=3, max_new_tokens=16, seed=2, temperature=1.0),
+                Settings(method="parallel", max_seqs=2, max_new_tokens=16, seed=3)]  # all fit in 512 cells
+    totals = {}
+    for share in (True, False):
+        sched = Scheduler(engine, share_prefixes=share)
+        for p, s in zip(prompts, settings):
+            sched.add(p, s)
+        checked, together, results = run_checking_kv(sched, engine, range(1, 30))
+        assert checked >= 15 and together == 3
+        assert free_cells(engine) == engine.n_ctx  # every run left the cache empty
+        totals[share] = sum(r.stats.decoded_tokens for r in results.values())
+    shared = len(engine.prompt_tokens(base))
+    assert shared > MIN_SHARED_PREFIX
+    assert totals[False] - totals[True] >= 2 * (shared - 2)  # two runs copied the prefix

@@ -359,6 +359,7 @@ def test_two_commands_assemble_the_embedded_model_at_once(tmp_path, monkeypatch)
     (pkg / "slow_model_pkg.py").write_text(SLOW_PACKAGE)
     (pkg / "slow_chunk.bin").write_bytes(bytes(range(256)) * 4096)
     monkeypatch.syspath_prepend(str(pkg))
+    monkeypatch.setenv("EAGER_LOCAL_HOME", str(tmp_path / "home"))  # a cache of its own
     spec = ModelSpec("slow", package="slow_model_pkg")
     results, errors = [], []
 

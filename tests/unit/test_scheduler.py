@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from eager_local.controller import generate
-from eager_local.engine.fake import FakeEngine, flat, peaked
+from eager_local.engine.fake import FakeEngine, flat, hashed_script, peaked
 from eager_local.events import (
     Forked,
     RunFinished,
@@ -275,3 +275,57 @@ def test_the_runs_of_a_batch_share_its_time():
     assert sum(r.stats.decode_s for r in results) <= sum(r.stats.wall_s for r in results)
     for r in results:
         assert 0 < r.stats.decode_s <= r.stats.wall_s
+
+
+def without_decoded(events):
+    """Events without the count of rows decoded (a shared prompt prefix is not decoded)."""
+    out = []
+    for ev in events:
+        if isinstance(ev, StepFinished):
+            ev = replace(ev, decoded_tokens=0)
+        if isinstance(ev, RunFinished):
+            ev = replace(ev, result=replace(ev.result, stats=replace(ev.result.stats, decoded_tokens=0)))
+        out.append(ev)
+    return out
+
+
+def test_a_shared_prompt_prefix_is_copied_not_decoded_again():
+    """Prompts that begin alike (an evaluation's few-shot exemplars): a run admitted
+    while another holds the prefix copies its cells and decodes only the rest; its
+    events are still those of its solo run, and every cell is given back."""
+    script = hashed_script(V)
+    exemplars = "q: one plus one? a: two. q: two plus two? a: four. "  # 51 bytes: 52 tokens with BOS
+    prompts = [exemplars + q for q in ("q: three?", "q: four plus one?", "q: six", "q: ten minus two?")]
+    settings = [Settings(method=m, theta=1.0, max_seqs=4, max_new_tokens=10, seed=i)
+                for i, m in enumerate(("eager", "parallel", "greedy", "eager"))]
+    eng = engine(script)
+    sched = Scheduler(eng)
+    ids = [sched.add(p, s) for p, s in zip(prompts, settings)]
+    streams = per_run(sched.events())
+    for rid, p, s in zip(ids, prompts, settings):
+        assert without_decoded(streams[rid]) == without_decoded(solo(script, p, s))
+    decoded = {rid: streams[rid][-1].result.stats.decoded_tokens for rid in ids}
+    alone = {rid: solo(script, p, s)[-1].result.stats.decoded_tokens for rid, p, s in zip(ids, prompts, settings)}
+    toks = [eng.prompt_tokens(p) for p in prompts]
+
+    def common(a, b):
+        return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+
+    assert decoded[ids[0]] == alone[ids[0]]  # the first run decodes its whole prompt
+    for k in range(1, len(ids)):  # the others copy the longest prefix an earlier prompt shares
+        copied = max(common(toks[k], toks[j]) for j in range(k))
+        assert copied >= 55  # the exemplars (52 tokens with BOS) and "q: "
+        assert decoded[ids[k]] == alone[ids[k]] - copied
+    assert eng.used_cells == 0
+
+
+def test_prefix_sharing_can_be_switched_off():
+    script = hashed_script(V)
+    prompts = ["the same long beginning of two prompts, " + x for x in ("a", "b")]
+    s = Settings(method="greedy", max_new_tokens=5)
+    for share, copied in ((True, 41), (False, 0)):  # 40 bytes and BOS
+        sched = Scheduler(engine(script), share_prefixes=share)
+        ids = [sched.add(p, s) for p in prompts]
+        streams = per_run(sched.events())
+        d = [streams[i][-1].result.stats.decoded_tokens for i in ids]
+        assert d[0] - d[1] == copied
