@@ -4,8 +4,10 @@ The same N ≥ 16 MAWPS SingleOp items, the same settings and seeds, in one proc
 EAGer-init (M = 16, θ calibrated as section 4 does) and full parallel sampling
 (M = 8), each at concurrency 1 (one prompt at a time, as before the scheduler)
 and at concurrency ``auto`` (prompts admitted while fewer than 32 sequences are
-live). Reported: generated tokens/s, prompts/min, the ratios, Pass@k, and how
-many prompts' tokens differ from their solo run (llama.cpp's batch-shape caveat).
+live), and at ``auto`` once more with prompt-prefix sharing off (every prompt
+prefills its few-shot exemplars itself). Reported: generated tokens/s, prompts/min,
+the ratios, Pass@k, how many prompts' tokens differ from their solo run (llama.cpp's
+batch-shape caveat), and at ``auto`` EAGER's wall time and tokens against parallel's.
 """
 
 from __future__ import annotations
@@ -45,6 +47,10 @@ class MethodFigures:
     auto: Pass
     speedup: float
     """Tokens/s at auto ÷ tokens/s at 1 (same tokens: the wall-time ratio)."""
+    auto_unshared: Pass
+    """``auto`` with prompt-prefix sharing off."""
+    sharing_speedup: float
+    """Wall time at auto without prefix sharing ÷ with it."""
     differing_prompts: int
     """Prompts whose tokens differ between the two passes (batch-shape float differences)."""
     passk_diff_ci95: tuple[float, float]
@@ -87,9 +93,10 @@ def _method(model, cfg, items, fmt, checker, method, M, theta) -> MethodFigures:
                                seed=cfg.seed + 1000 + i, stop=fmt.stop, **extra)
                 for i in range(len(items))]
     passes, results = {}, {}
-    for c in (1, "auto"):
+    for c in (1, "auto", "auto, unshared"):
         t0 = time.perf_counter()
-        results[c] = model.run_many(prompts, settings, concurrency=c)
+        results[c] = _run_unshared(model, prompts, settings) if c == "auto, unshared" else \
+            model.run_many(prompts, settings, concurrency=c)
         wall = time.perf_counter() - t0
         ok = [any(checker.check(it, q.text).correct for q in r.sequences)
               for it, r in zip(items, results[c])]
@@ -102,14 +109,32 @@ def _method(model, cfg, items, fmt, checker, method, M, theta) -> MethodFigures:
         for a, b in zip(results[1], results["auto"])
     )
     return MethodFigures(method, M, theta, passes[1], passes["auto"],
-                         passes["auto"].tokens_per_s / passes[1].tokens_per_s, differ, (d.low, d.high))
+                         passes["auto"].tokens_per_s / passes[1].tokens_per_s, passes["auto, unshared"],
+                         passes["auto, unshared"].wall_s / passes["auto"].wall_s, differ, (d.low, d.high))
+
+
+def _run_unshared(model, prompts, settings) -> list:
+    """``run_many`` at auto with prompt-prefix sharing off."""
+    from .events import RunFinished
+    from .scheduler import AUTO_ROWS, Scheduler
+
+    scheduler = Scheduler(model.engine, target_rows=AUTO_ROWS, share_prefixes=False)
+    ids = [model.submit(scheduler, p, s) for p, s in zip(prompts, settings)]
+    done = {rid: ev.result for rid, ev in scheduler.events() if isinstance(ev, RunFinished)}
+    return [done[rid] for rid in ids]
 
 
 def summary(figures: ThroughputFigures | None) -> dict:
     """The headline ratios, under the keys ``eager bench --json`` promises."""
+    f = figures
     return {
-        "speedup_eval_concurrency_eager": figures.eager.speedup if figures else None,
-        "speedup_eval_concurrency_parallel": figures.parallel.speedup if figures else None,
+        "speedup_eval_concurrency_eager": f.eager.speedup if f else None,
+        "speedup_eval_concurrency_parallel": f.parallel.speedup if f else None,
+        "speedup_prefix_sharing_eager": f.eager.sharing_speedup if f else None,
+        "speedup_prefix_sharing_parallel": f.parallel.sharing_speedup if f else None,
+        "eager_vs_parallel_wall_ratio_auto": f.parallel.auto.wall_s / f.eager.auto.wall_s if f else None,
+        "eager_vs_parallel_token_ratio_auto": (f.parallel.auto.generated_tokens
+                                               / max(f.eager.auto.generated_tokens, 1)) if f else None,
     }
 
 
@@ -119,17 +144,21 @@ def format_section(figures: ThroughputFigures | None) -> list[str]:
         return []
     lines = ["", f"6    eval throughput: {figures.items} MAWPS SingleOp items, T = "
                  f"{figures.max_new_tokens}, concurrency 1 vs auto (same settings and seeds)",
-             f"     {'':<16} {'conc.':>6} {'wall s':>8} {'generated':>10} {'tok/s':>8} "
+             f"     {'':<16} {'concurrency':>14} {'wall s':>8} {'generated':>10} {'tok/s':>8} "
              f"{'prompts/min':>12} {'Pass@k':>7}"]
     for m in (figures.eager, figures.parallel):
         name = f"{m.method} M={m.max_seqs}"
-        for p in (m.one, m.auto):
-            lines.append(f"     {name:<16} {p.concurrency:>6} {p.wall_s:>8.1f} {p.generated_tokens:>10} "
+        for p in (m.one, m.auto, m.auto_unshared):
+            lines.append(f"     {name:<16} {p.concurrency:>14} {p.wall_s:>8.1f} {p.generated_tokens:>10} "
                          f"{p.tokens_per_s:>8.1f} {p.prompts_per_min:>12.1f} {p.passk:>7.2f}")
         lo, hi = m.passk_diff_ci95
         lines.append(f"     {name}: {m.speedup:.2f}× the throughput at auto; Pass@k difference 95% CI "
                      f"{lo:+.2f} to {hi:+.2f}; {m.differing_prompts} of {figures.items} prompts' "
                      "tokens differ from their solo run")
+        lines.append(f"     {name}: prompt-prefix sharing: {m.sharing_speedup:.2f}× less wall time at auto")
+    h = summary(figures)
+    lines.append(f"     at auto, EAGER took {h['eager_vs_parallel_wall_ratio_auto']:.2f}× less wall time than "
+                 f"parallel for {h['eager_vs_parallel_token_ratio_auto']:.2f}× fewer generated tokens")
     return lines
 
 

@@ -14,7 +14,8 @@ KEYS = (
     "speedup_eager_vs_highlevel", "token_ratio_eager_vs_parallel", "passk_parallel",
     "passk_eager", "peak_kv_cells_m32", "overhead_share_m32_tau12", "speedup_backend_sampling_m32",
     "overhead_share_m32_host", "overhead_share_m32_tau12_host", "speedup_eval_concurrency_eager",
-    "speedup_eval_concurrency_parallel",
+    "speedup_eval_concurrency_parallel", "speedup_prefix_sharing_eager", "speedup_prefix_sharing_parallel",
+    "eager_vs_parallel_wall_ratio_auto", "eager_vs_parallel_token_ratio_auto",
 )
 
 
@@ -60,6 +61,7 @@ def test_quick_bench_writes_every_figure(tiny_gguf, data, tmp_path, capsys):
         m = t[method]
         assert m["max_seqs"] == M and m["speedup"] > 0
         assert m["one"]["generated_tokens"] > 0 and m["auto"]["generated_tokens"] > 0
+        assert m["auto_unshared"]["generated_tokens"] > 0 and m["sharing_speedup"] > 0
         assert 0 <= m["differing_prompts"] <= 5
     # section S: the old path (full logits) and the new (backend top-N) at τ 0.6 and 1.2
     paths = {(r["path"], r["tau"]): r for r in d["sampling"]}
