@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import struct
+import threading
 from pathlib import Path
 
 from . import locations
@@ -254,18 +255,23 @@ def sha256_of(path: Path) -> str:
         table = json.loads(cache.read_text())
     except (OSError, ValueError):
         table = {}
-    if key in table:
+    if not isinstance(table, dict):  # someone else's file, or damaged: start afresh
+        table = {}
+    if isinstance(table.get(key), str):
         return table[key]
     h = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     table[key] = h.hexdigest()
+    tmp = cache.with_name(f".{cache.name}.{os.getpid()}.{threading.get_ident()}.tmp")  # one per writer
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp")
         tmp.write_text(json.dumps(table))
         tmp.replace(cache)
-    except OSError:
-        pass  # a read-only cache only costs a recomputation
+    except OSError:  # a read-only cache only costs a recomputation
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
     return table[key]

@@ -78,3 +78,24 @@ def test_gpu_layers_below_minus_one_is_refused():
     with pytest.raises(SettingsError) as e:
         load(n_gpu_layers=-5)
     assert "-1 (all)" in e.value.message
+
+
+@pytest.mark.parametrize("cache_text", ["[1, 2]", "not json", '"a string"', "{}", "null"])
+def test_a_damaged_sha256_cache_costs_only_a_recomputation(tmp_path, monkeypatch, cache_text):
+    """`sha256-cache-damaged`: the hash cache holding a list, text or a wrong value is
+    ignored and rewritten (was a TypeError for a list); no temporary file is left."""
+    import hashlib
+
+    from eager_local import locations
+    from eager_local.model_file import sha256_of
+
+    monkeypatch.setenv("EAGER_LOCAL_HOME", str(tmp_path / "home"))
+    f = tmp_path / "m.gguf"
+    f.write_bytes(b"GGUF" + bytes(1000))
+    cache = locations.cache_dir() / "sha256.json"
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(cache_text)
+    want = hashlib.sha256(f.read_bytes()).hexdigest()
+    assert sha256_of(f) == want
+    assert sha256_of(f) == want  # now from the rewritten cache
+    assert [p.name for p in cache.parent.iterdir()] == ["sha256.json"]
