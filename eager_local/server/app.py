@@ -122,7 +122,7 @@ async def _answer(request, req: CompletionRequest, prompt: str, worker, cfg, pie
                 gone.cancel()
                 return sse_response(job, stream, reply, req.include_usage, first=item)
             if hasattr(item, "result"):
-                return JSONResponse(reply.body(item.result))
+                return JSONResponse(reply.body(item.result, job.notices))
     finally:
         gone.cancel()
 

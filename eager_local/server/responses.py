@@ -25,13 +25,16 @@ class Reply:
         self.created = int(time.time())
 
     # finished ----------------------------------------------------------------
-    def body(self, result) -> dict:
-        """The whole response of a finished run."""
+    def body(self, result, warnings: list[str] = ()) -> dict:
+        """The whole response of a finished run (``warnings``: the run's notices, as a
+        top-level list that OpenAI clients ignore)."""
         req = self.req
         choices = choices_of(result, self.piece, req.logprobs)
         doc = self._head("chat.completion" if req.chat else "text_completion")
         doc["choices"] = [self._choice(c) for c in choices]
         doc["usage"] = usage_of(result)
+        if warnings:
+            doc["warnings"] = list(warnings)
         if req.eager is not None:
             doc["eager"] = {
                 "theta": result.settings.theta,
@@ -90,6 +93,13 @@ class Reply:
         doc["usage"] = usage_of(result)
         if self.req.eager is not None:
             doc["eager"] = {"forks": forks_of(result, self.piece)}
+        return doc
+
+    def notice_chunk(self, message: str) -> dict:
+        """A stream chunk with no choices that carries one of the run's notices."""
+        doc = self._head("chat.completion.chunk" if self.req.chat else "text_completion")
+        doc["choices"] = []
+        doc["warnings"] = [message]
         return doc
 
     # shared ------------------------------------------------------------------

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
 from ..errors import EagerError
+from ..events import Notice
 from .choices import DeltaStream
 from .errors import from_eager, internal_error
 from .responses import Reply
@@ -60,6 +61,9 @@ def _lines(items: list, stream: DeltaStream, reply: Reply) -> tuple[list[str], b
             # the run failed after the stream opened: say so in OpenAI's error shape
             err = from_eager(item) if isinstance(item, EagerError) else internal_error()
             lines.append(_line(err.body()))
+            continue
+        if isinstance(item, Notice):
+            lines.append(_line(reply.notice_chunk(item.message)))
             continue
         for delta in stream.feed(item):
             chunk = reply.chunk(delta)

@@ -20,7 +20,7 @@ import queue
 import threading
 
 from ..errors import EagerError
-from ..events import RunFinished, RunStarted, StepFinished
+from ..events import Notice, RunFinished, RunStarted, StepFinished
 from ..scheduler import for_concurrency
 from ..settings import Settings
 from .chat import ChatFormat
@@ -56,6 +56,9 @@ class Job:
         """Events of the current decode step not handed over yet (worker thread only)."""
         self.dropped = False
         """Cancelled before its run started: its events are not handed over."""
+        self.notices: list[str] = []
+        """What the run said the client should know (``Notice``: the context may run out),
+        gathered by the worker thread before it hands over RunFinished."""
 
     def put(self, *items) -> None:
         """From the worker thread: queue events, an error or END for the request (one wake-up)."""
@@ -216,6 +219,8 @@ class Worker:
                 self._waiting.remove(job)
                 self._running.append(job)
                 self.peak_running = max(self.peak_running, len(self._running))
+        if isinstance(ev, Notice):
+            job.notices.append(ev.message)
         if job.stream or isinstance(ev, RunFinished):
             job.pending.append(ev)
         if job.pending and isinstance(ev, (RunStarted, StepFinished, RunFinished)):

@@ -209,3 +209,19 @@ def test_wrong_key_is_refused(plain_server):
     assert e.value.status_code == 401
     assert e.value.body["code"] == "invalid_api_key"
     assert plain_server.client(key=KEY).models.list().data
+
+
+def test_a_run_that_may_run_out_of_context_says_so(plain_server):
+    """The run's notices reach the client: a top-level ``warnings`` list (OpenAI clients
+    ignore it), and in a stream a chunk without choices that carries it. 8 × 200 tokens
+    need more than the server's 1,024 cells, so sequences may end as context_full."""
+    cl = plain_server.client()
+    kw = dict(model="tiny.gguf", prompt=PROMPT, n=8, max_tokens=200, seed=1)
+    full = cl.completions.create(**kw)
+    warnings = full.model_extra.get("warnings")
+    assert warnings and "context_full" in warnings[0] and "1024" in warnings[0]
+    chunks = list(cl.completions.create(stream=True, **kw))
+    notes = [ch.model_extra["warnings"] for ch in chunks if ch.model_extra.get("warnings")]
+    assert notes == [warnings] and not [ch for ch in chunks if ch.model_extra.get("warnings") and ch.choices]
+    fits = cl.completions.create(model="tiny.gguf", prompt=PROMPT, n=2, max_tokens=6, seed=1)
+    assert "warnings" not in fits.model_extra
