@@ -157,6 +157,8 @@ def test_ctrl_c_at_any_moment_of_start_up(tiny_gguf, tmp_path, command):
         err = p.communicate(timeout=120)[1]
         if "Traceback" in err and "eager_local" not in err:
             continue  # the interpreter itself was still starting (runpy): before any of our code
+        if p.returncode == -signal.SIGINT and not err.strip():
+            continue  # so early (a loaded machine) that Python had not set its own handler yet
         assert p.returncode == 130, (delay, err)
         assert "Traceback" not in err and "Exception ignored" not in err, (delay, err)
         assert len([ln for ln in err.splitlines() if ln.strip() and "█" not in ln and "━" not in ln]) <= 2, err
