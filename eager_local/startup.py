@@ -1,6 +1,6 @@
-"""Ctrl-C while the ``eager`` command starts: exit 130 with one line, at any moment.
+"""Ctrl-C while the ``eager`` command runs: exit 130 with one line, at any moment.
 
-Two traps are closed here, before llama_cpp is imported:
+The traps closed here (the ``sigint-*`` rows of docs/bad-input.md):
 
 - a KeyboardInterrupt raised while Python imports eager-local and its libraries
   (the first second or two) would print a traceback from whichever import it
@@ -8,13 +8,17 @@ Two traps are closed here, before llama_cpp is imported:
   and nothing needs cleaning up, so Ctrl-C ends the process at once: one line,
   exit 130 (``guard``);
 - from ``arm`` on, Ctrl-C raises KeyboardInterrupt, which the CLI reports. One
-  raised inside llama.cpp's log callback raised inside llama.cpp's log callback (a Python function
-  that C calls while the model loads) is swallowed by ctypes ("Exception ignored
-  ... KeyboardInterrupt") and the command would run on to the end. The handler
-  below sees that it is inside such a callback and leaves the signal pending, so it
-  is handled as soon as Python code outside the callback runs (a helper thread
-  delivers it again every 10 ms until then, as a simulated REDELIVER signal, so a
-  late delivery can never be taken for a second Ctrl-C).
+  raised inside llama.cpp's log callback (a Python function that C calls while the
+  model loads) would be swallowed by ctypes ("Exception ignored ...
+  KeyboardInterrupt") and the command would run on to the end. The handler sees
+  that it is inside such a callback and leaves the signal pending, so it is raised
+  as soon as Python code outside the callback runs (a helper thread delivers it
+  again every 10 ms until then, as a simulated REDELIVER signal, so a late delivery
+  can never be taken for a second Ctrl-C);
+- a KeyboardInterrupt that some library swallows (numpy's Cython module init did)
+  is raised again at the next decode step (``check``);
+- CPython ends the process by SIGINT after a KeyboardInterrupt left an ``exec`` of
+  a string, even one caught later; ``forget_caught_interrupt`` clears that.
 """
 
 from __future__ import annotations
