@@ -26,7 +26,6 @@ from __future__ import annotations
 import _thread
 import os
 import signal
-import sys
 import threading
 import time
 from typing import NoReturn
