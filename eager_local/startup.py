@@ -79,6 +79,8 @@ def _redeliver(signum, frame) -> None:
 
 _raised = threading.Event()
 """Set once a Ctrl-C has been raised as KeyboardInterrupt in this process."""
+_armed = False
+"""True once ``arm`` has installed the command's handler (the ``eager`` command only)."""
 
 
 def interrupt() -> "NoReturn":
@@ -90,9 +92,10 @@ def interrupt() -> "NoReturn":
 
 
 def check() -> None:
-    """Raise again a Ctrl-C that was raised and then swallowed somewhere (main thread
-    only; called once per decode step). Never set outside the ``eager`` command."""
-    if _raised.is_set() and threading.current_thread() is threading.main_thread():
+    """Raise again a Ctrl-C that was raised and then swallowed somewhere (called once per
+    decode step). Only in the ``eager`` command (after ``arm``) and its main thread: a
+    program that uses eager-local as a library handles its own Ctrl-C."""
+    if _armed and _raised.is_set() and threading.current_thread() is threading.main_thread():
         raise KeyboardInterrupt
 
 
@@ -136,9 +139,11 @@ def arm() -> None:
     """The command starts: Ctrl-C raises KeyboardInterrupt from here on (held back
     while inside a native callback). Only replaces the start-up handler of ``guard``,
     so a program that calls the CLI in-process keeps its own."""
+    global _armed
     try:
         if signal.getsignal(signal.SIGINT) is _leave:
             signal.signal(signal.SIGINT, _handler)
+            _armed = True
     except ValueError:  # not the main thread
         pass
 

@@ -329,3 +329,19 @@ def test_prefix_sharing_can_be_switched_off():
         streams = per_run(sched.events())
         d = [streams[i][-1].result.stats.decoded_tokens for i in ids]
         assert d[0] - d[1] == copied
+
+
+def test_a_library_program_handles_its_own_ctrl_c():
+    """startup.check raises a swallowed Ctrl-C again only in the ``eager`` command: a
+    program using eager-local as a library, which caught a KeyboardInterrupt and goes
+    on, is not interrupted at its next step."""
+    from eager_local import startup
+
+    assert not startup._armed  # pytest never runs the command's start-up
+    startup._raised.set()
+    try:
+        sched = Scheduler(engine(hashed_script(V)))
+        sched.add(A, Settings(method="greedy", max_new_tokens=3))
+        assert isinstance(list(sched.events())[-1][1], RunFinished)
+    finally:
+        startup._raised.clear()
