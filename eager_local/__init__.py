@@ -7,7 +7,9 @@ import sys as _sys
 
 # the ``eager`` command (or ``python -m eager_local``), told apart before any import
 _argv0 = _sys.argv[0] if _sys.argv else ""
-_cli = _argv0 == "-m" or _argv0.rsplit("/", 1)[-1] in ("eager", "__main__.py")
+# (``-m`` is argv[0] while ``python -m eager_local`` imports the package; another
+# program's ``__main__.py``, such as ``python -m pytest``, is not the command)
+_cli = _argv0 == "-m" or _argv0.rsplit("/", 1)[-1] == "eager" or _argv0.endswith("eager_local/__main__.py")
 
 if _cli:
     try:
