@@ -1,14 +1,12 @@
 """`eager eval` on the real llama.cpp (tiny GGUF) in a subprocess: SIGINT/SIGTERM, then --resume."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
-from eval_files import without_times, write_items
+from eval_files import records_without_times, start, wait_for_lines, write_items
 
 N_ITEMS = 40
 
@@ -24,28 +22,14 @@ def eval_cmd(data, out, tiny_gguf, *extra):
             "--theta", "2.0", "-M", "4", "-T", "24", "--concurrency", "1", "--out", str(out), *extra]
 
 
-def comparable(path):
-    return [without_times(json.loads(l)) for l in path.read_text().splitlines()]
-
-
-def _default_signals():
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_then_resume_matches_an_uninterrupted_run(tmp_path, tiny_gguf, data, sig, code):
     whole = tmp_path / "whole.jsonl"
     r = subprocess.run(eval_cmd(data, whole, tiny_gguf), capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     cut = tmp_path / "cut.jsonl"
-    # started as a terminal would: a test run launched in the background by a script has
-    # SIGINT ignored, and eager eval keeps an ignored signal ignored
-    p = subprocess.Popen(eval_cmd(data, cut, tiny_gguf), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True, preexec_fn=_default_signals)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and (not cut.exists() or cut.read_text().count("\n") < 3):
-        time.sleep(0.01)
+    p = start(eval_cmd(data, cut, tiny_gguf))
+    wait_for_lines(cut, 3)
     p.send_signal(sig)
     out, err = p.communicate(timeout=60)
     assert p.returncode == code, err
@@ -57,17 +41,13 @@ def test_signal_then_resume_matches_an_uninterrupted_run(tmp_path, tiny_gguf, da
     [json.loads(l) for l in text.splitlines()]
     r = subprocess.run(eval_cmd(data, cut, tiny_gguf, "--resume"), capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert comparable(cut) == comparable(whole)
+    assert records_without_times(cut) == records_without_times(whole)
 
 
 def _interrupt_when(cmd, path, lines):
     """Start ``cmd``; send SIGINT once ``path`` holds ``lines`` records; return the exit code."""
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         preexec_fn=_default_signals)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and p.poll() is None and (
-            not path.exists() or path.read_text().count("\n") < lines):
-        time.sleep(0.01)
+    p = start(cmd)
+    wait_for_lines(path, lines, p)
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=60)
     assert "Traceback" not in err, err

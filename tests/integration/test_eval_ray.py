@@ -6,13 +6,12 @@ import json
 import logging
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections import Counter
 
 import pytest
-from eval_files import without_times, write_items
+from eval_files import start, wait_for_lines, without_times, write_items
 
 from eager_local.cli import main as eager
 
@@ -230,10 +229,6 @@ def ray_runner(argv, out, pool):
     return Runner(pool, ds, fmt, Checker(ds.kind), method, base, str(out), workers=pool)
 
 
-def _default_signals():
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def test_sigint_on_the_driver_then_a_local_resume(tmp_path, tiny_gguf, cluster):
     n = 40
     data = write_items(tmp_path / "d.jsonl", n)
@@ -241,12 +236,9 @@ def test_sigint_on_the_driver_then_a_local_resume(tmp_path, tiny_gguf, cluster):
               "--threads", "1"]
     whole, cut = tmp_path / "whole.jsonl", tmp_path / "cut.jsonl"
     assert eager(["eval", *common, "--out", str(whole)]) == 0
-    p = subprocess.Popen([sys.executable, "-m", "eager_local", "eval", *common, "--out", str(cut),
-                          "--ray", cluster, "--workers", "2"], env={**os.environ, **LOOPBACK},
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_signals)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and (not cut.exists() or cut.read_text().count("\n") < 3):
-        time.sleep(0.01)
+    p = start([sys.executable, "-m", "eager_local", "eval", *common, "--out", str(cut),
+               "--ray", cluster, "--workers", "2"], env={**os.environ, **LOOPBACK})
+    wait_for_lines(cut, 3)
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=60)
     assert p.returncode == 130, err

@@ -5,10 +5,9 @@ import json
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
-from eval_files import without_times, write_items
+from eval_files import records_without_times, start, wait_for_lines, write_items
 
 N_ITEMS = 6
 FILES = ("parallel.jsonl", "eager-theta0.2.jsonl", "eager-theta0.6.jsonl")
@@ -23,14 +22,6 @@ def sweep_cmd(data, out, tiny_gguf, *extra):
     return [sys.executable, "-m", "eager_local", "sweep", str(data), "--model", str(tiny_gguf),
             "--n-ctx", "4096", "--threads", "1", "--shots", "1", "--theta", "0.2,0.6",
             "-M", "4", "-T", "16", "--concurrency", "1", "--out", str(out), *extra]
-
-
-def comparable(path):
-    return [without_times(json.loads(l)) for l in path.read_text().splitlines()]
-
-
-def _default_signals():
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def test_sweep_end_to_end_then_interrupted_and_resumed(tmp_path, tiny_gguf, data):
@@ -50,12 +41,9 @@ def test_sweep_end_to_end_then_interrupted_and_resumed(tmp_path, tiny_gguf, data
     assert "4.00" in seqs  # parallel holds M
 
     cut = tmp_path / "cut"
-    p = subprocess.Popen(sweep_cmd(data, cut, tiny_gguf), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True, preexec_fn=_default_signals)
+    p = start(sweep_cmd(data, cut, tiny_gguf))
     first = cut / FILES[1]
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and (not first.exists() or first.read_text().count("\n") < 1):
-        time.sleep(0.01)
+    wait_for_lines(first, 1)
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=60)
     assert p.returncode == 130, err
@@ -66,7 +54,7 @@ def test_sweep_end_to_end_then_interrupted_and_resumed(tmp_path, tiny_gguf, data
     r = subprocess.run(sweep_cmd(data, cut, tiny_gguf, "--resume"), capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     for name in FILES:
-        assert comparable(cut / name) == comparable(whole / name), name
+        assert records_without_times(cut / name) == records_without_times(whole / name), name
     assert (cut / "sweep.svg").exists()
 
 

@@ -18,6 +18,7 @@ import sys
 import time
 
 import pytest
+from eval_files import default_signals
 
 N_ITEMS = 8
 SIGNALS_SENT: list[str] = []
@@ -67,17 +68,12 @@ def comparable(path) -> list[dict]:
     return recs
 
 
-def _default_signals():
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
 def interrupt(cmd, out, env, *, at_lines=None, after_s=None, sigs=(signal.SIGINT,), gap=0.02):
     """Start ``cmd``; when ``out`` has ``at_lines`` lines (or after ``after_s``), send ``sigs``."""
     # start it as a terminal would: a test run launched in the background by a script
     # inherits SIGINT ignored, and eager eval (rightly) keeps an ignored signal ignored
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                         preexec_fn=_default_signals)
+                         preexec_fn=default_signals)
     start = time.monotonic()
     while p.poll() is None and time.monotonic() - start < 120:
         if at_lines is not None and lines(out) >= at_lines:
