@@ -7,6 +7,7 @@ and be at least as long as its own tensor table says.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -270,8 +271,6 @@ def sha256_of(path: Path) -> str:
         tmp.write_text(json.dumps(table))
         tmp.replace(cache)
     except OSError:  # a read-only cache only costs a recomputation
-        try:
+        with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
     return table[key]

@@ -107,8 +107,6 @@ class RunState:
         self.prompt_slot = -1
         self.prefilled = 0
         """Prompt tokens in the cache so far (the prompt is prefilled in chunks)."""
-        self.shared_prefix = 0
-        """Prompt tokens copied from another run's cache instead of decoded (Scheduler.share_prefix)."""
         self.prefix_decided = False
         """True once the scheduler has decided whether this run copies a prefix."""
         self.seeded = False
@@ -199,8 +197,8 @@ class RunState:
         """(engine sequence, prompt positions it holds) to copy a prompt prefix from."""
         if not self.seeded:
             return (self.prompt_slot, self.prefilled) if self.prefilled else None
-        live = [q for q in self.tree.live() if q.slot >= 0]
-        return (live[0].slot, self.n_prompt) if live else None
+        q = next((q for q in self.tree.live() if q.slot >= 0), None)
+        return (q.slot, self.n_prompt) if q is not None else None
 
     def prefill(self, slot: int, tokens: list[int], start: int, last_logits: bool = False) -> None:
         """Decode ``tokens`` into ``slot`` at once (continuation's scaffolds)."""

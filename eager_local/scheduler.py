@@ -329,7 +329,7 @@ class Scheduler:
             run.prefix_decided = True
             return "none"  # its sequences have all finished: nothing left to copy
         self.engine.copy_seq(held[0], run.prompt_slot, n)
-        run.prefilled = run.shared_prefix = n
+        run.prefilled = n  # the copied prompt tokens are in the cache: prefill goes on from n
         run.prefix_decided = True
         self._prompt_cells[run.run_id] = [
             (owner, a, min(b, n)) for owner, a, b in self._prompt_cells[donor.run_id] if a < n
