@@ -14,9 +14,9 @@ import argparse
 import os
 import statistics
 
-from eager_local.bench import _fallback_prompt, _steps
+from eager_local.bench.runner import _fallback_prompt, _steps
 from eager_local.engine.llama import LlamaEngine
-from eager_local.registry import load_registry, model_path
+from eager_local.models.registry import load_registry, model_path
 from eager_local.settings import Settings
 
 PROMPTS = [_fallback_prompt(), "Once upon a time, in a small village"]

@@ -30,7 +30,7 @@ except ImportError:  # llama-cpp-python missing: the rest of the core still work
     _llama = None
 
 from .api import Model, load
-from .controller import collect, generate
+from .decoding.controller import collect, generate
 from .errors import EagerError
 from .result import RunResult
 from .settings import Settings

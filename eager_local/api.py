@@ -17,13 +17,13 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from .controller import collect, fork_by_hand, generate
-from . import branch_region
-from .events import Event, RunFinished
-from .registry import ModelSpec, apply_file_defaults, load_registry, model_path
-from .scheduler import Scheduler, for_concurrency
-from .result import ModelInfo, RunResult
+from .decoding.controller import collect, fork_by_hand, generate
+from .decoding.scheduler import Scheduler, for_concurrency
 from .errors import ModelError, PromptError, SettingsError
+from .events import Event, RunFinished
+from .method import branch_region
+from .models.registry import ModelSpec, apply_file_defaults, load_registry, model_path
+from .result import ModelInfo, RunResult
 from .settings import MAX_SEQUENCES, MAX_THREADS, Settings
 
 _SETTING_NAMES = tuple(f.name for f in fields(Settings))
@@ -86,7 +86,7 @@ class Model:
     def fork_by_hand(self, result: RunResult, seq: int, pos: int, token: int, *,
                      cancel: threading.Event | None = None) -> Iterator[Event]:
         """Continue the finished ``result`` with a sequence that takes ``token`` at token
-        ``pos`` of sequence ``seq`` (see eager_local/manual_fork.py); its events."""
+        ``pos`` of sequence ``seq`` (see eager_local/decoding/manual_fork.py); its events."""
         self._check_open()
         events = fork_by_hand(self.engine, result, seq, pos, token, model=self.info, cancel=cancel)
         self._streams.add(events)
@@ -231,7 +231,7 @@ def load(
 ) -> Model:
     """Load a registry alias, a .gguf path, or (None) the registry's default model."""
     from .engine.llama import LlamaEngine, gpu_offload_supported
-    from .model_file import check_generative, sha256_of
+    from .models.model_file import check_generative, sha256_of
 
     if model is not None and not isinstance(model, (str, os.PathLike)):
         raise ModelError(f"model must be an alias or a path, not {type(model).__name__} ({model!r})")

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from .final_answer import final_answer
+from .files.run_file import check_run_doc
+from .method.final_answer import final_answer
 from .settings import Settings
 
 _SETTING_NAMES = frozenset(Settings.__dataclass_fields__)
@@ -192,9 +193,7 @@ class RunResult:
     @classmethod
     def from_json(cls, doc: dict) -> "RunResult":
         """Read back a document written by ``to_json``; ``RunFileError`` naming the first
-        problem of a malformed one (see eager_local.run_file)."""
-        from .run_file import check_run_doc
-
+        problem of a malformed one (see eager_local.files.run_file)."""
         check_run_doc(doc)
         params = {k: v for k, v in doc["params"].items() if k in _SETTING_NAMES}
         params["stop"] = tuple(params.get("stop", ()))

@@ -7,7 +7,7 @@ import time
 from eager_local.api import Model
 from eager_local.engine.fake import FakeEngine, hashed_script
 from eager_local.errors import ModelError
-from eager_local.registry import ModelSpec
+from eager_local.models.registry import ModelSpec
 from eager_local.result import ModelInfo
 from eager_local.settings import Settings
 

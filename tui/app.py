@@ -25,18 +25,18 @@ from eager_local.settings import Settings
 
 from .files import RunFiles
 from .manual import ManualFork
-from .teaching import Teaching
-from eager_local.live_run import LiveRun
 from .messages import EventBatch, ModelStatus, RunFailed
 from .runner import Loader, ModelCache, default_loader, pump_paced
 from .screens.help import HelpScreen, help_markdown
-from .widgets.sequence_tree import SequenceTreeView
+from .teaching import Teaching
 from .widgets.controls import Controls, ModelChoice, registry_choices, setting_label
 from .widgets.entropy_plot import EntropyPlot
 from .widgets.inspector import Inspector
 from .widgets.legend import Legend
+from .widgets.sequence_tree import SequenceTreeView
 from .widgets.stats_bar import StatsBar
 from .widgets.token_view import TokenView
+from eager_local.view.live_run import LiveRun
 
 GUARDED = {"run", "stop", "save", "load", "help", "toggle_controls"}
 """App actions that do nothing while a dialog is open."""

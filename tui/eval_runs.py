@@ -9,7 +9,7 @@ from eager_local.errors import OutputError
 from eager_local.evaluation.eval_record import EvalRecord
 from eager_local.evaluation.records import final_records, read_records, result_from_doc
 
-from eager_local.live_run import LiveRun
+from eager_local.view.live_run import LiveRun
 
 
 def load_prompts(path: str) -> list[EvalRecord]:

@@ -8,13 +8,13 @@ from pathlib import Path
 from eager_local.errors import EagerError, OutputError
 
 from .eval_runs import load_prompts, prompt_run
-from eager_local.run_export import load_run, save_html, save_json, save_svg
 from .screens.eval_browser import EvalBrowser
 from .screens.path_dialog import PathDialog
-from .widgets.sequence_tree import SequenceTreeView
 from .widgets.controls import Controls
+from .widgets.sequence_tree import SequenceTreeView
 from .widgets.stats_bar import StatsBar
 from .widgets.token_view import TokenView
+from eager_local.files.run_export import load_run, save_html, save_json, save_svg
 
 
 class RunFiles:

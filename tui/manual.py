@@ -1,5 +1,5 @@
 """Fork by hand from the inspector: key F on a token opens its candidates; the chosen one
-starts a new sequence there, decoded live (eager_local/manual_fork.py), marked manual."""
+starts a new sequence there, decoded live (eager_local/decoding/manual_fork.py), marked manual."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import threading
 from textual import work
 
 from eager_local.errors import EagerError
-from eager_local.live_run import LiveRun
+from eager_local.view.live_run import LiveRun
 
 from .messages import EventBatch, ModelStatus, RunFailed
 from .runner import pump_paced

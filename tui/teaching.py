@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from eager_local.what_if import WhatIf, what_if
+from eager_local.method.what_if import WhatIf, what_if
 
 from .widgets.legend import Legend
 

@@ -1,4 +1,4 @@
-"""``eager bench``: the performance table (see eager_local.bench), optionally as JSON."""
+"""``eager bench``: the performance table (see eager_local.bench.runner), optionally as JSON."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def register(sub) -> None:
 
 
 def config_from_args(args):
-    from ..bench import BenchConfig
+    from ..bench.runner import BenchConfig
 
     given = {
         k: getattr(args, k)
@@ -49,17 +49,17 @@ def config_from_args(args):
 
 
 def main(args) -> int:
-    from ..bench import format_table, run_bench, write_json
+    from ..bench.runner import format_table, run_bench, write_json
 
     cfg = config_from_args(args)
     if args.json:  # checked now: a benchmark takes minutes
-        from ..user_files import check_output_path
+        from ..files.user_files import check_output_path
 
         args.json = str(check_output_path(args.json, "--json output", "a file name ending in .json"))
     model = load_model_from_args(args, hash_file=False)
     try:
         if args.only:
-            from ..bench_throughput import run_section
+            from ..bench.throughput import run_section
 
             fig = run_section(model, cfg)
         else:

@@ -45,7 +45,7 @@ def main(args) -> int:
     from ..errors import SettingsError
     from ..evaluation import calibration as cal_mod
     from ..evaluation.interrupts import stop_on_signals
-    from ..registry import apply_file_defaults, load_registry
+    from ..models.registry import apply_file_defaults, load_registry
     from ..settings import Settings
     from .common import unescape
     from .eval import load_data
@@ -56,7 +56,7 @@ def main(args) -> int:
     rate = 0.02 if rate is None and args.target_seqs is None else rate
     cal_mod.check_target(rate, args.target_seqs, args.max_seqs)
     if args.plot:
-        from ..user_files import check_plot_path
+        from ..files.user_files import check_plot_path
 
         from ..extras import require
 
@@ -143,7 +143,7 @@ def plot_histogram(cal, theta: float, path: str) -> None:
     try:
         fig.savefig(path, dpi=120)
     except OSError as e:
-        from ..user_files import write_error
+        from ..files.user_files import write_error
 
         raise write_error(path, "plot", e) from None
     finally:

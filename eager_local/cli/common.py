@@ -7,11 +7,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..branch_region import REGIONS
 from ..errors import ModelError
-from ..registry import DEFAULT_THETA, default_theta
+from ..files.user_files import expand_path
+from ..method.branch_region import REGIONS
+from ..models.registry import DEFAULT_THETA, default_theta
 from ..settings import METHODS, Settings
-from ..user_files import expand_path
 
 #: Settings whose flag is not ``--`` + the name with dashes.
 _FLAGS = {"n_threads": "--threads", "n_gpu_layers": "--gpu-layers", "n_seq_max": "n_seq_max"}

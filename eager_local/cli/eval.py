@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from ..budget import EVAL_METHODS
+from ..method.budget import EVAL_METHODS
 from .cluster import add_ray_args, check_ray_args, open_workers, report_faults
 from .common import (add_concurrency_arg, add_model_args, add_settings_args, check_model_args,
                      load_model_from_args, settings_from_args)
@@ -58,7 +58,7 @@ def load_data(args, model_format: str):
         if value is not None and not low <= value <= high:
             raise SettingsError(f"--{name.replace('_', '-')} must be between {low:g} and {high:g} {unit} (got {value})")
     if args.exemplars:
-        from ..user_files import read_user_file
+        from ..files.user_files import read_user_file
 
         read_user_file(args.exemplars, "--exemplars", SettingsError, "a JSONL of solved items")
     ds = load_dataset(args.data, fields=parse_fields(args.field), limit=args.limit, kind=args.kind,
@@ -81,7 +81,7 @@ def check_eval_args(args):
     """Every setting and input of ``eager eval``, checked before the model loads."""
     from ..errors import SettingsError
     from ..evaluation.runner import check_method
-    from ..registry import apply_file_defaults, load_registry
+    from ..models.registry import apply_file_defaults, load_registry
 
     method = check_method(args.method)
     if args.init_from and method not in ("eager-adapt", "eager-full"):

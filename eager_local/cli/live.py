@@ -8,8 +8,8 @@ from rich.live import Live
 from rich.text import Text
 
 from ..events import Forked, Notice, RunFinished, RunStarted, SequenceFinished, StepFinished
-from ..palette import entropy_hex
 from ..result import ModelInfo, RunResult
+from ..view.palette import entropy_hex
 from .tree_view import FORK_MARK, compact_tree
 
 

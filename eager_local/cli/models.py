@@ -8,8 +8,8 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from .. import locations
-from ..registry import describe_model, load_registry
+from ..models import locations
+from ..models.registry import describe_model, load_registry
 
 
 def register(sub) -> None:
@@ -34,7 +34,7 @@ def register(sub) -> None:
 
 
 def add_main(args) -> int:
-    from ..user_models import add_model
+    from ..models.user_models import add_model
 
     alias, file = add_model(args.path, args.alias, args.default, set(load_registry().models))
     print(f"added {alias} to {file}" + (" (the default model)" if args.default else ""))
@@ -43,7 +43,7 @@ def add_main(args) -> int:
 
 
 def rm_main(args) -> int:
-    from ..user_models import remove_model
+    from ..models.user_models import remove_model
 
     file = remove_model(args.name)
     print(f"removed {args.name} from {file}")

@@ -14,7 +14,7 @@ def register(sub) -> None:
 
 def main(args) -> int:
     from ..evaluation.report import RunSummary, plot, print_table
-    from ..user_files import check_plot_path
+    from ..files.user_files import check_plot_path
 
     target = check_plot_path(args.plot) if args.plot else None
     runs = [RunSummary.load(p) for p in args.runs]

@@ -7,7 +7,7 @@ import json
 import sys
 
 from ..errors import PromptError
-from ..user_files import expand_path, read_user_file
+from ..files.user_files import expand_path, read_user_file
 from .common import (add_concurrency_arg, add_model_args, add_settings_args, load_model_from_args,
                      settings_from_args)
 
@@ -71,7 +71,7 @@ def read_prompt(args) -> str:
 
 def export_targets(args) -> dict[str, Path]:
     """--html and --svg, checked before the model loads."""
-    from ..user_files import check_output_path
+    from ..files.user_files import check_output_path
 
     out = {}
     for name, suffixes in (("html", (".html", ".htm")), ("svg", (".svg",))):
@@ -85,9 +85,9 @@ def export_targets(args) -> dict[str, Path]:
 def main(args) -> int:
     if args.prompts_file:
         return run_many(args)
-    from ..controller import collect
-    from ..live_run import LiveRun
-    from ..run_export import recorded, save_html, save_svg
+    from ..decoding.controller import collect
+    from ..view.live_run import LiveRun
+    from ..files.run_export import recorded, save_html, save_svg
 
     prompt = read_prompt(args)
     settings = settings_from_args(args)
@@ -119,7 +119,7 @@ def run_many(args) -> int:
     """Decode every prompt of --prompts-file together; print each document once it and
     every earlier one are done."""
     from ..events import RunFinished
-    from ..user_files import read_prompts
+    from ..files.user_files import read_prompts
 
     if args.prompt is not None or args.prompt_option is not None or args.prompt_file:
         raise PromptError("give --prompts-file alone, without a prompt, --prompt or --prompt-file")

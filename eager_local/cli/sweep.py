@@ -46,7 +46,7 @@ def main(args) -> int:
 
     from ..errors import OutputError, SettingsError
     from ..evaluation.sweep import configurations, parse_thetas
-    from ..user_files import expand_path
+    from ..files.user_files import expand_path
     from .eval import check_eval_args
 
     if args.method != "sweep":

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from ..final_answer import final_answer
-from ..palette import entropy_hex
+from ..method.final_answer import final_answer
 from ..result import RunResult
+from ..view.palette import entropy_hex
 
 FORK_MARK = "⑂"
 INDENT = "  "

@@ -12,7 +12,7 @@ from typing import Iterable, Protocol, Sequence
 
 import numpy as np
 
-from ..sampling import Candidates  # noqa: F401  (named in the protocol)
+from .candidates import Candidates  # noqa: F401  (named in the protocol)
 
 
 class Engine(Protocol):

@@ -31,8 +31,8 @@ from . import native  # first: llama_cpp's libraries load before numpy's (eager_
 import numpy as np
 
 from ..errors import ContextError, ModelError, SettingsError
-from ..model_file import check_gguf
-from ..sampling import Candidates
+from ..models.model_file import check_gguf
+from .candidates import Candidates
 
 #: Candidates per row that the backend hands back (see docs/sampling.md).
 DEFAULT_TOP_N = 1024
@@ -314,7 +314,7 @@ class LlamaEngine:
 
 # benchmarks ------------------------------------------------------------------
 # The two baselines of ``eager bench``: public engine methods and the high-level
-# ``Llama`` (in engine.native), so that eager_local.bench never touches llama.cpp.
+# ``Llama`` (in engine.native), so that eager_local.bench.runner never touches llama.cpp.
 
 
 def bare_decode_loop(engine: LlamaEngine, prompt: Sequence[int], n_seqs: int, n_steps: int) -> float:

@@ -1,6 +1,6 @@
 """The one module that imports ``llama_cpp``: one Python object per C object.
 
-``Model``, ``SamplerChain``, ``Context`` and ``Batch`` each own one llama.cpp
+``NativeModel``, ``SamplerChain``, ``Context`` and ``Batch`` each own one llama.cpp
 object and free it in ``close()`` (idempotent). ``open_native`` builds them in
 dependency order inside one ``ExitStack``, so a failure half-way frees what was
 already built, and ``Native.close()`` frees everything in reverse order: batch,
@@ -74,7 +74,7 @@ def backend_sampling_available() -> bool:
     return all(hasattr(C, n) for n in names) and {"samplers", "n_samplers", "n_outputs_max_per_seq"} <= fields
 
 
-class Model:
+class NativeModel:
     """A loaded ``llama_model`` and its vocabulary."""
 
     def __init__(self, path: Path, n_gpu_layers: int) -> None:
@@ -197,7 +197,7 @@ class ContextParams:
 class Context:
     """A ``llama_context`` with a unified KV cache; ``chains[i]`` samples sequence id i."""
 
-    def __init__(self, model: Model, p: ContextParams, chains: Sequence[SamplerChain] = ()) -> None:
+    def __init__(self, model: NativeModel, p: ContextParams, chains: Sequence[SamplerChain] = ()) -> None:
         cp = C.llama_context_default_params()
         cp.n_ctx, cp.n_batch, cp.n_ubatch = p.n_ctx, p.n_batch, p.n_batch
         cp.n_seq_max, cp.n_outputs_max = p.n_seq_max, p.n_outputs_max
@@ -313,7 +313,7 @@ class Batch:
 class Native:
     """Everything llama.cpp holds for one engine; ``close()`` frees it in reverse order."""
 
-    model: Model
+    model: NativeModel
     context: Context
     batch: Batch
     chains: tuple
@@ -330,7 +330,7 @@ def open_native(path: Path, n_gpu_layers: int, plan) -> Native:
     runs before the context exists and may raise; the model is freed then."""
     backend()
     with ExitStack() as stack:
-        model = Model(path, n_gpu_layers)
+        model = NativeModel(path, n_gpu_layers)
         stack.callback(model.close)
         params, top_n = plan(model)
         chains = []

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..controller import collect
+from ..decoding.controller import collect
 from ..errors import SettingsError
 from ..settings import Settings
 from .datasets import Dataset

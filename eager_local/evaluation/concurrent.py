@@ -13,10 +13,10 @@ import threading
 from dataclasses import dataclass
 from typing import Callable, Generator, Iterable, Iterator
 
+from ..decoding.scheduler import for_concurrency
 from ..errors import ContextError, PromptError
 from ..events import RunFinished
 from ..result import RunResult
-from ..scheduler import for_concurrency
 from ..settings import Settings
 
 QUEUED = 16

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import DatasetError
-from ..user_files import read_user_file
+from ..files.user_files import read_user_file
 
 #: Fields every item needs, in our schema.
 REQUIRED = ("id", "question", "answer")

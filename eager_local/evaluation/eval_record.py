@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..run_file import RunFileError, _Bad, check_run_doc, count, need, of
+from ..files.run_file import RunFileError, _Bad, check_run_doc, count, need, of
 
 PHASES = ("init", "final")
 

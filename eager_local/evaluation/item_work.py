@@ -12,16 +12,16 @@ import threading
 import time
 from dataclasses import dataclass, replace
 
-from .. import budget
 from ..errors import ContextError, PromptError
-from ..final_answer import answer_part
+from ..method import budget
+from ..method.confidence import sequence_confidence
+from ..method.final_answer import answer_part
 from ..result import Fork, RunResult
 from ..settings import Settings
 from .answers import Checker
 from .concurrent import Request, finished
 from .datasets import Dataset, Item
 from .eval_record import EvalRecord, RecordedFork, ScoredSequence
-from .confidence import sequence_confidence
 from .metrics import score_prompt
 from .prompts import PromptFormat
 from .records import result_from_doc, run_doc

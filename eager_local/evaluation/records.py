@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 
 from ..errors import OutputError
+from ..files.run_file import RunFileError, loads
+from ..files.user_files import check_output_path, read_user_file, write_error
 from ..result import RunResult
-from ..run_file import RunFileError, loads
-from ..user_files import check_output_path, read_user_file, write_error
 from .eval_record import EvalRecord
 
 

@@ -2,7 +2,7 @@
 
 Methods: ``parallel``, ``eager`` (EAGer-init), ``greedy``, and the two-phase
 ``eager-adapt`` / ``eager-full`` (EAGer-init over the dataset, then the budget
-reallocation of ``eager_local.budget``). Two-phase runs write an ``init`` record
+reallocation of ``eager_local.method.budget``). Two-phase runs write an ``init`` record
 per prompt in phase 1 and a ``final`` record per prompt in phase 2; one-phase
 runs write ``final`` records only. A resumed run skips every prompt that has a
 ``final`` record and, in phase 2, rebuilds phase-1 trees from their ``init``
@@ -19,8 +19,8 @@ import threading
 from dataclasses import dataclass, replace
 from typing import Callable
 
-from .. import budget
 from ..errors import OutputError, SettingsError
+from ..method import budget
 from ..settings import Settings
 from .answers import Checker
 from .datasets import Dataset

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .confidence import sequence_confidence
+from ..method.confidence import sequence_confidence
 
 KEEP = 0.5
 """DeepConf@k keeps this share of a prompt's sequences, the most confident (at least one)."""

@@ -19,9 +19,9 @@ import logging
 import queue
 import threading
 
+from ..decoding.scheduler import for_concurrency
 from ..errors import EagerError
 from ..events import Notice, RunFinished, RunStarted, StepFinished
-from ..scheduler import for_concurrency
 from ..settings import Settings
 from .chat import ChatFormat
 

@@ -203,7 +203,7 @@ def test_any_dataset_lines(tmp_path_factory, lines, good):
 @pytest.fixture(scope="module")
 def run_lines(tmp_path_factory):
     """The lines of a real two-phase run file (scripted fake engine: fast)."""
-    sys.path.insert(0, str(ROOT / "tests" / "unit"))
+    sys.path.insert(0, str(ROOT / "tests" / "unit" / "evaluation"))
     from test_eval_runner import runner
 
     out = tmp_path_factory.mktemp("runs") / "run.jsonl"
@@ -267,7 +267,7 @@ def run_doc(tiny_gguf):
 @fuzz("load")
 @given(data=st.data())
 def test_tui_loader_on_any_mutated_run_document(tmp_path_factory, run_doc, data):
-    from eager_local.run_export import load_run
+    from eager_local.files.run_export import load_run
 
     doc = json.loads(json.dumps(run_doc))
     for _ in range(data.draw(st.integers(1, 3))):

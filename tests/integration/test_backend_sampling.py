@@ -12,8 +12,8 @@ import llama_cpp
 import numpy as np
 import pytest
 
-from eager_local import sampling
-from eager_local.controller import collect
+from eager_local.decoding import sampling
+from eager_local.decoding.controller import collect
 from eager_local.engine import native
 from eager_local.engine.llama import LlamaEngine
 from eager_local.errors import ContextError, SettingsError
@@ -93,7 +93,7 @@ def test_parallel_and_greedy_runs_on_backend_sampling(pair):
 
 
 def backend_run(engine, s):
-    from eager_local.controller import generate
+    from eager_local.decoding.controller import generate
 
     return generate(engine, "the cat", s)
 
@@ -147,7 +147,7 @@ def test_auto_keeps_the_host_path_on_the_cpu_and_for_small_vocabularies(tiny_ggu
 def closes(monkeypatch):
     """Record every native close() in order."""
     order = []
-    for cls in (native.Model, native.SamplerChain, native.Context, native.Batch):
+    for cls in (native.NativeModel, native.SamplerChain, native.Context, native.Batch):
         orig = cls.close
 
         def spy(self, _orig=orig, _name=cls.__name__):
@@ -164,7 +164,7 @@ def test_close_frees_in_reverse_order(tiny_gguf, monkeypatch):
     e = LlamaEngine(tiny_gguf, n_ctx=256, n_seq_max=3, n_threads=1, sampling="backend", top_n=N)
     e.close()
     e.close()  # twice is harmless
-    assert order == ["Batch", "Context", "SamplerChain", "SamplerChain", "SamplerChain", "Model"]
+    assert order == ["Batch", "Context", "SamplerChain", "SamplerChain", "SamplerChain", "NativeModel"]
 
 
 def test_a_failure_half_way_frees_what_was_built(tiny_gguf, monkeypatch):
@@ -176,4 +176,4 @@ def test_a_failure_half_way_frees_what_was_built(tiny_gguf, monkeypatch):
     monkeypatch.setattr(native.Context, "__init__", refuse)
     with pytest.raises(ContextError, match="no context today"):
         LlamaEngine(tiny_gguf, n_ctx=256, n_seq_max=2, n_threads=1, sampling="backend", top_n=N)
-    assert order == ["SamplerChain", "SamplerChain", "Model"]
+    assert order == ["SamplerChain", "SamplerChain", "NativeModel"]

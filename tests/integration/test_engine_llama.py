@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from kv_probe import free_cells, run_checking_kv
 
-from eager_local.controller import generate
+from eager_local.decoding.controller import generate
 from eager_local.engine.llama import LlamaEngine
 from eager_local.events import RunFinished, StepFinished
 from eager_local.settings import Settings
@@ -72,7 +72,7 @@ def test_branches_share_cells_instead_of_copying(engine):
 def test_kv_accounting_matches_llama_cpp_with_three_concurrent_runs(engine):
     """Three runs share the cache: at every step the scheduler's count of cells in use
     (each run's tree, or its prompt so far) is what llama.cpp holds."""
-    from eager_local.scheduler import Scheduler
+    from eager_local.decoding.scheduler import Scheduler
 
     sched = Scheduler(engine)
     sched.add("the cat", Settings(method="eager", theta=0.5, max_seqs=4, max_new_tokens=16,
@@ -90,7 +90,8 @@ def test_kv_accounting_matches_llama_cpp_when_runs_share_a_prompt_prefix(engine)
     """Three prompts that begin alike: the later two copy the first one's prefix cells.
     At every step the scheduler counts the shared cells once, as llama.cpp holds them,
     also after the run that decoded them has finished (its copies keep them)."""
-    from eager_local.scheduler import MIN_SHARED_PREFIX, Scheduler
+    from eager_local.decoding.prefix import MIN_SHARED_PREFIX
+    from eager_local.decoding.scheduler import Scheduler
 
     base = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
     prompts = [base + "the cat", base + "a dog ran home", base + "one two three"]

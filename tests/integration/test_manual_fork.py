@@ -4,7 +4,7 @@ takes the chosen token, is marked manual, and the KV accounting matches llama.cp
 import pytest
 from kv_probe import free_cells, run_checking_kv
 
-from eager_local.controller import collect, fork_by_hand, generate
+from eager_local.decoding.controller import collect, fork_by_hand, generate
 from eager_local.engine.llama import LlamaEngine
 from eager_local.errors import SettingsError
 from eager_local.events import RunFinished, StepFinished
@@ -86,8 +86,8 @@ def test_manual_fork_on_backend_sampling_matches_full_rows(tiny_gguf):
 def test_a_fork_by_hand_shares_a_batch_and_the_kv_count_holds(engine):
     """A fork by hand decoded in one batch with a fresh run: at every checked step the
     scheduler's count of cells in use is what llama.cpp holds; the cache is empty after."""
-    from eager_local.manual_fork import manual_settings, manual_start
-    from eager_local.scheduler import Scheduler
+    from eager_local.decoding.manual_fork import manual_settings, manual_start
+    from eager_local.decoding.scheduler import Scheduler
 
     s = Settings(method="eager", theta=0.6, max_seqs=3, max_new_tokens=24, seed=2, temperature=1.0)
     first = collect(generate(engine, "the cat", s))

@@ -9,11 +9,12 @@ import json
 
 import pytest
 
-from eager_local import api, locations
+from eager_local import api
 from eager_local.cli import main
 from eager_local.engine.llama import gpu_offload_supported
-from eager_local.gguf_metadata import GgufFacts, default_n_ctx, read_facts
-from eager_local.registry import DEFAULT_THETA
+from eager_local.models import locations
+from eager_local.models.gguf_metadata import GgufFacts, default_n_ctx, read_facts
+from eager_local.models.registry import DEFAULT_THETA
 from tiny_gguf import build_tiny_gguf
 
 CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"

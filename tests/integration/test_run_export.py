@@ -6,9 +6,9 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
-from eager_local.live_run import LiveRun
 from eager_local.result import RunResult
-from eager_local.tree_graph import lanes, tree_svg
+from eager_local.view.live_run import LiveRun
+from eager_local.view.tree_graph import lanes, tree_svg
 
 
 def run_cmd(tiny_gguf, *extra):

@@ -4,10 +4,10 @@ and the sequences it predicts are the sequences the run has."""
 
 import pytest
 
-from eager_local.continuation import missed_forks
-from eager_local.controller import collect, generate
+from eager_local.decoding.continuation import missed_forks
+from eager_local.decoding.controller import collect, generate
+from eager_local.method.what_if import what_if
 from eager_local.settings import Settings
-from eager_local.what_if import what_if
 
 
 # (0.3, 3), (0.6, 8): the cap stops forks (missed > 0); (0.8, 32), (0.9, 32): it does not; (2.5, 4): no fork

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from eager_local import locations
 from eager_local.cli import main
 from eager_local.errors import EagerError
+from eager_local.models import locations
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "bad-input.md"
@@ -118,8 +118,8 @@ def test_damaged_headers_never_abort_the_process(tiny_gguf, tmp_path):
     script = f"""
 import random
 from pathlib import Path
-from eager_local.errors import EagerError
 from eager_local.engine.llama import LlamaEngine
+from eager_local.errors import EagerError
 data = Path({str(tiny_gguf)!r}).read_bytes()
 rng = random.Random(7)
 outcomes = []

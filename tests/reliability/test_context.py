@@ -11,7 +11,7 @@ from collections import Counter
 
 import pytest
 
-from eager_local.controller import collect, generate
+from eager_local.decoding.controller import collect, generate
 from eager_local.events import RunFinished, SequenceFinished, StepFinished
 from eager_local.settings import Settings
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from eager_local.controller import collect, generate
+from eager_local.decoding.controller import collect, generate
 from eager_local.settings import Settings
 
 RUNS = 10

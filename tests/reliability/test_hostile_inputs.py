@@ -22,7 +22,7 @@ from eager_local.errors import EagerError, PromptError
 from eager_local.evaluation.datasets import load_jsonl
 from eager_local.evaluation.eval_record import EvalRecord
 from eager_local.evaluation.records import RunFileLock, read_records
-from eager_local.run_file import RunFileError, check_run_doc
+from eager_local.files.run_file import RunFileError, check_run_doc
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "bad-input.md"
@@ -247,7 +247,7 @@ def _doc(tiny_gguf):
     ("load-bad-setting", lambda d: d["params"].update(top_p=7), ["params", "top_p"]),
 ])
 def test_loading_damaged_run_documents(tmp_path, tiny_gguf, case, change, words):
-    from eager_local.run_export import load_run
+    from eager_local.files.run_export import load_run
 
     doc = _doc(tiny_gguf)
     change(doc)

@@ -110,7 +110,7 @@ def test_close_finishes_suspended_many_prompt_streams_and_schedulers(tiny_gguf):
     script = f"""
 import gc
 from eager_local import load, EagerError
-from eager_local.scheduler import for_concurrency
+from eager_local.decoding.scheduler import for_concurrency
 m = load({str(tiny_gguf)!r}, n_ctx=512, n_threads=1, hash_file=False)
 many = m.stream_many(["the cat", "the dog"], max_new_tokens=50, max_seqs=2)
 next(many); next(many)
@@ -354,7 +354,7 @@ def test_two_commands_assemble_the_embedded_model_at_once(tmp_path, monkeypatch)
     mapped a file being rewritten). Each now writes its own file and renames it into place."""
     import threading
 
-    from eager_local.registry import ModelSpec, model_path
+    from eager_local.models.registry import ModelSpec, model_path
 
     pkg = tmp_path / "pkg"
     pkg.mkdir()
@@ -389,10 +389,10 @@ def test_three_processes_assemble_the_embedded_model_at_once(tmp_path):
     """`first-use-race`, with the real package: three processes at once all get the whole file."""
     import hashlib
 
-    from eager_local.registry import expected_sha256, load_registry
+    from eager_local.models.registry import expected_sha256, load_registry
 
     script = """
-from eager_local.registry import load_registry, model_path
+from eager_local.models.registry import load_registry, model_path
 print(model_path(load_registry().get(None)))
 """
     e = {**env(), "EAGER_LOCAL_HOME": str(tmp_path / "home")}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import llama_cpp as C  # only to ask llama.cpp itself whether its cache is empty
 
-from eager_local.controller import collect, generate
+from eager_local.decoding.controller import collect, generate
 from eager_local.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -313,7 +313,7 @@ async def test_help_lists_every_bound_key():
 async def test_two_configurations_side_by_side_in_one_batch():
     """"vs parallel": the same prompt decoded by EAGER and by full parallel sampling in one
     batch; both trees grow, each equal to its run alone, and either can be inspected."""
-    from eager_local.controller import collect, generate
+    from eager_local.decoding.controller import collect, generate
     from tui_fakes import fake_engine
 
     app = make_app()

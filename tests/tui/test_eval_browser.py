@@ -9,10 +9,10 @@ from eager_local.evaluation.answers import Checker
 from eager_local.evaluation.datasets import Dataset, Item
 from eager_local.evaluation.prompts import PromptFormat
 from eager_local.evaluation.runner import Runner
-from eager_local.registry import ModelSpec
+from eager_local.method.what_if import what_if
+from eager_local.models.registry import ModelSpec
 from eager_local.result import ModelInfo
 from eager_local.settings import Settings
-from eager_local.what_if import what_if
 from tui.screens.eval_browser import EvalBrowser
 from tui.widgets.legend import Legend
 from tui.widgets.sequence_tree import SequenceTreeView
@@ -116,7 +116,7 @@ async def test_fork_by_hand_from_the_inspector():
         await pilot.press("f")
         await pilot.pause()
         from tui.screens.fork_dialog import ForkDialog
-        from eager_local.run_export import run_document
+        from eager_local.files.run_export import run_document
 
         assert isinstance(app.screen, ForkDialog)
         options = app.screen.query_one("OptionList")

@@ -7,13 +7,13 @@ import re
 
 import pytest
 
-from eager_local.controller import generate
+from eager_local.decoding.controller import generate
 from eager_local.events import RunFinished, StepFinished, TokenSampled
-from eager_local.palette import entropy_hex
-from eager_local import tree_model
-from eager_local.run_export import RunFileError, load_run, run_document, save_html, save_json
-from eager_local.live_run import LiveRun
-from eager_local.html_export import run_html
+from eager_local.files.run_export import RunFileError, load_run, run_document, save_html, save_json
+from eager_local.view import tree_model
+from eager_local.view.html_export import run_html
+from eager_local.view.live_run import LiveRun
+from eager_local.view.palette import entropy_hex
 from tui.runner import pump
 from tui.token_layout import EMPTY, NEWLINE, layout
 from tui_fakes import SETTINGS, fake_engine
@@ -186,7 +186,7 @@ def test_unfinished_run_cannot_be_saved(tmp_path):
 
 
 def test_model_picker_lists_the_registry_and_a_given_path():
-    from eager_local.registry import load_registry
+    from eager_local.models.registry import load_registry
     from tui.widgets.controls import registry_choices
 
     reg = load_registry()

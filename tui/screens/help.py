@@ -12,7 +12,7 @@ from textual.widgets import Markdown
 
 from eager_local.settings import Settings
 
-from eager_local.live_run import LiveRun
+from eager_local.view.live_run import LiveRun
 
 KEYS = """
 | key | what it does |

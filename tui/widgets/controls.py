@@ -11,7 +11,7 @@ from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Label, Select, TextArea
 
 from eager_local.errors import EagerError, PromptError, SettingsError
-from eager_local.registry import default_theta, describe_model, load_registry
+from eager_local.models.registry import default_theta, describe_model, load_registry
 from eager_local.settings import METHODS, Settings
 
 

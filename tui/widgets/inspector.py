@@ -7,9 +7,9 @@ from rich.cells import cell_len
 from rich.text import Text
 from textual.widget import Widget
 
-from eager_local.palette import entropy_hex, scale_max
+from eager_local.view.palette import entropy_hex, scale_max
 
-from eager_local.live_run import LiveRun
+from eager_local.view.live_run import LiveRun
 
 BAR = "█"
 LABEL_CELLS = 12

@@ -6,7 +6,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 
-from eager_local.palette import entropy_hex, scale_max
+from eager_local.view.palette import entropy_hex, scale_max
 
 
 def legend_text(theta: float, k: int, width: int) -> Text:

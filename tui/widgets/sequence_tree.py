@@ -9,11 +9,11 @@ from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from eager_local.evaluation.confidence import sequence_confidence
-from eager_local.palette import entropy_hex
+from eager_local.method.confidence import sequence_confidence
+from eager_local.view.palette import entropy_hex
 
-from eager_local import tree_model
-from eager_local.live_run import LiveRun
+from eager_local.view import tree_model
+from eager_local.view.live_run import LiveRun
 
 REASON_MARK = {None: "◌", "eog": "●", "stop": "■", "length": "◆", "context_full": "▣", "cancelled": "✕"}
 FORK = "⑂"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widget import Widget
 
-from eager_local.live_run import LiveRun
+from eager_local.view.live_run import LiveRun
 
 
 class StatsBar(Widget):

@@ -15,10 +15,10 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from eager_local.palette import entropy_hex
+from eager_local.view.palette import entropy_hex
 
-from eager_local.tree import LiveSequence
 from ..token_layout import TokenLayout, layout
+from eager_local.tree import LiveSequence
 
 INK = "#111111"
 
