@@ -13,19 +13,25 @@ Two exact ways to find the tokens that can matter:
   Every surviving token is sorted, which costs milliseconds per row when the
   model is unsure (thousands of survivors in a 262k vocabulary).
 
-* The group bound (``_grouped``), used for large vocabularies: the vocabulary
-  is split into G = V/64 strided groups (token t is in group t mod G), one pass
-  takes each group's maximum, and only the B best groups are gathered. Every
-  token outside them is at most b, the best maximum left out, so the gathered
-  tokens above b are exactly the row's best ones, in order. The mass left out
-  lies between Σ e^(max_g) and 64·Σ e^(max_g) over the groups left out; when the
-  top-p cut falls at the same place for both ends of that interval, the cut is
-  the exact one. A row where it does not (or where too few tokens are certain)
-  goes through the exact nucleus (``_row_nucleus``) instead: one pass of
-  weights and their sum, a threshold estimated from a strided sample and
-  checked on the whole row, and a sort of only the tokens above it. No row
-  sorts the vocabulary, however flat. All give the same tokens, entropies
-  (to ~1e-12) and sampled draws (probabilities differ by < 3e-8, relative).
+* Large vocabularies (≥ 16,384 tokens) with a top-p cut: ``nucleus.cut``, one
+  or two passes per row: the row's mass bounded (the tokens within 20 nats of
+  the best exactly and a bound for the rest, or one float32 pass over a flat
+  row), only the tokens above a threshold sorted, and the cut proved for both
+  ends of the bound (the row's exact float64 mass where it is not). A row
+  whose nucleus outgrows the selection takes the full-row reference
+  ``_row_nucleus``: float64 weights of the whole row and their sum, a threshold
+  estimated from a strided sample and checked on the whole row, and a sort of
+  only the tokens above it. No row sorts the vocabulary, however flat. Both
+  give the same tokens, entropies (to ~1e-15) and sampled draws.
+
+* The group bound (``_grouped``), for vocabularies of 12,288 to 16,383 tokens:
+  the vocabulary is split into G = V/64 strided groups (token t is in group
+  t mod G), one pass takes each group's maximum, and only the B best groups are
+  gathered. Every token outside them is at most b, the best maximum left out, so
+  the gathered tokens above b are exactly the row's best ones, in order. The
+  mass left out lies between Σ e^(max_g) and 64·Σ e^(max_g) over the groups left
+  out; when the top-p cut falls at the same place for both ends of that interval,
+  the cut is the exact one; other rows take the reference cut.
 
 * Backend candidates (``Candidates``): llama.cpp's ``top_k(N)`` hands back the
   N best logits of each row. The top-K entropy (K ≤ N) and the top two are
@@ -47,6 +53,7 @@ import numpy.random  # noqa: F401
 
 from ..engine.candidates import Candidates
 from ..errors import SettingsError
+from . import nucleus
 
 #: Tokens further than this (in nats, after temperature) below the best are dropped.
 WINDOW_NATS = 30.0
@@ -109,15 +116,41 @@ def distributions(
     if x.ndim == 1:
         x = x[None, :]
     need = max(int(need), int(k), 2)
+    if top_p < 1.0 and x.shape[1] >= _NUCLEUS_MIN_VOCAB:
+        return _wide(x, tau, k, float(top_p), need, exact_probs)
     out: list[RowDist | None] = [None] * x.shape[0]
     if top_p < 1.0 and _grouped_ok(x.shape[1], need):
         out = _grouped(x, tau, k, float(top_p), need, exact_probs)
-    wide = top_p < 1.0 and x.shape[1] >= _NUCLEUS_MIN_VOCAB
-    scratch = np.empty(x.shape[1], dtype=np.float64) if wide else None
-    for i, d in enumerate(out):
-        if d is None:
-            out[i] = _row_nucleus(x[i], tau, k, top_p, need, scratch) if wide else _row_window(x[i], tau, k)
+    return [d if d is not None else _row_window(x[i], tau, k) for i, d in enumerate(out)]
+
+
+def _wide(x: np.ndarray, tau: float, k: int, top_p: float, need: int, exact_probs: bool) -> list[RowDist]:
+    """Rows of a large vocabulary with a top-p cut: ``nucleus.cut`` where it proves the
+    cut (one or two passes per row), the full-row reference ``_row_nucleus`` otherwise."""
+    scratch = np.empty(x.shape[1], dtype=np.float64)
+    out = []
+    for i in range(x.shape[0]):
+        best = float(x[i].max())  # row by row: the row stays in the cache for the passes below
+        c = nucleus.cut(x[i], best, tau, k, top_p, need, scratch)
+        if c is None:  # the nucleus outgrew the selection: the reference, on the whole row
+            out.append(_row_nucleus(x[i], tau, k, top_p, need, scratch))
+            continue
+        ids, w, n, z_lo, z_hi = c
+        if exact_probs and z_hi - z_lo > _PROB_RTOL * z_lo:  # listed probabilities of the whole row
+            z_lo = nucleus.exact_mass(x[i], best, tau, scratch)
+        out.append(RowDist(ids[:n], w[:n] / z_lo, _entropy_of(w, k), top_p))
     return out
+
+
+def reference_rows(logits: np.ndarray, temperature: float, k: int, top_p: float) -> list[RowDist]:
+    """The full-row reference of ``distributions``: every row through ``_row_nucleus``
+    (a large vocabulary with a top-p cut) or ``_row_window`` (tests and benchmarks)."""
+    x = np.atleast_2d(np.asarray(logits))
+    tau = max(float(temperature), 1e-6)
+    if top_p < 1.0 and x.shape[1] >= _NUCLEUS_MIN_VOCAB:
+        scratch = np.empty(x.shape[1], dtype=np.float64)
+        return [_row_nucleus(row, tau, k, top_p, max(int(k), 2), scratch) for row in x]
+    return [_row_window(row, tau, k) for row in x]
 
 
 def _from_candidates(c: Candidates, tau: float, k: int, top_p: float) -> list[RowDist]:
@@ -267,21 +300,12 @@ def _row_nucleus(row: np.ndarray, tau: float, k: int, top_p: float, need: int, w
     if len(ids) < need:  # a sure row: the nucleus is tiny, but ``need`` tokens are listed
         ids = np.flatnonzero(w >= np.partition(w, len(w) - need)[len(w) - need])
     # 4. sort only those, best first (ties: lower id first); they are the row's best tokens
-    ids = _by_value_desc(row[ids], ids)
+    ids = nucleus.by_value_desc(row[ids], ids)
     wl = w[ids]
     # 5. the cut: the first token where the cumulative mass reaches top_p
     keep = int(np.searchsorted(np.cumsum(wl), target)) + 1
     n = min(len(ids), max(keep, need))
     return RowDist(ids[:n], wl[:n] / total, _entropy_of(wl, k), top_p)
-
-
-def _by_value_desc(v: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """``ids`` ordered by descending ``v`` (float32), ties by lower id, in one int64 sort:
-    the float's bits made monotone, shifted above the id."""
-    b = (np.negative(v, dtype=np.float32) + np.float32(0.0)).view(np.int32)  # + 0.0: no -0.0
-    key = (b ^ ((b >> 31) & 0x7FFFFFFF)).astype(np.int64) << 32
-    key |= ids
-    return np.sort(key) & 0xFFFFFFFF
 
 
 def _entropy_of(w: np.ndarray, k: int) -> float:

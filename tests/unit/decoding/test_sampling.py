@@ -8,7 +8,7 @@ only the leading tokens. Both must agree on tokens, entropies and draws.
 import numpy as np
 import pytest
 
-from eager_local.decoding import sampling
+from eager_local.decoding import nucleus, sampling
 
 V = 64 * 512  # large enough for the group bound
 
@@ -181,3 +181,108 @@ def test_candidates_index_like_rows():
     assert (np.diff(c.logits, axis=1) <= 0).all()
     with pytest.raises(Exception):
         sampling.distributions(c, 0.6, 40, top_p=0.95)  # K above the candidates
+
+
+# ---- flat rows of a 262,144-token vocabulary (the default model's), issue 21 ----
+
+BIG_V = 262_144
+
+
+def flat_rows(seed, n=4):
+    """Rows shaped like gemma-3 270M's on an open-ended prompt (std ≈ 5, max 6–8 logits
+    above the 99.99th percentile): a normal body and a few tokens above it."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(rng.uniform(-3.0, 1.0, (n, 1)), 5.0, (n, BIG_V)).astype(np.float32)
+    for i in range(n):
+        hot = rng.choice(BIG_V, size=int(rng.integers(1, 8)), replace=False)
+        x[i, hot] = np.percentile(x[i], 99.99) + rng.uniform(0.0, 8.0, len(hot))
+    return x
+
+
+@pytest.fixture(scope="module")
+def flat():
+    return flat_rows(21)
+
+
+def same_as_reference(fast, ref, row, tau, top_p=0.95, seeds=30):
+    n = min(len(fast.ids), len(ref.ids))
+    assert np.array_equal(fast.ids[:n], ref.ids[:n])
+    assert fast.entropy == pytest.approx(ref.entropy, abs=1e-9)
+    assert fast.entropy == pytest.approx(sampling.topk_entropy(row, tau, 20), abs=1e-6)
+    assert fast.exact and fast.cover == top_p
+    for seed in range(seeds):
+        assert sampling.sample_top_p(fast, top_p, np.random.default_rng(seed)) == \
+            sampling.sample_top_p(ref, top_p, np.random.default_rng(seed))
+
+
+@pytest.mark.parametrize("tau", [0.6, 1.2, 1.5])
+def test_flat_rows_of_a_large_vocabulary_equal_the_full_row_reference(flat, tau):
+    ref = sampling.reference_rows(flat, tau, 20, 0.95)
+    for exact_probs in (True, False):
+        fast = sampling.distributions(flat, tau, 20, top_p=0.95, exact_probs=exact_probs)
+        for f, r, row in zip(fast, ref, flat):
+            same_as_reference(f, r, row, tau)
+            n = min(len(f.ids), len(r.ids))
+            np.testing.assert_allclose(f.probs[:n], r.probs[:n], rtol=1e-6 if exact_probs else 1e-4)
+    # the nucleus is wide (hundreds to thousands of tokens at τ ≥ 1.2), and the cut is
+    # proved on the selection alone: no row falls back to the reference
+    scratch = np.empty(BIG_V)
+    cuts = [nucleus.cut(row, float(row.max()), tau, 20, 0.95, 20, scratch) for row in flat]
+    assert all(c is not None for c in cuts)
+    if tau >= 1.2:
+        assert max(c[2] for c in cuts) > 300
+
+
+def test_both_bounds_are_taken_and_agree(flat):
+    """A sure row takes the window bound, a flat one the float32 pass; a bound too loose
+    to place the cut falls back to the row's exact mass, with the same result."""
+    sure = flat[:1].copy()
+    sure[0, 12345] = sure[0].max() + 12.0
+    for x, tau in ((sure, 0.6), (flat, 1.5)):
+        ref = sampling.reference_rows(x, tau, 20, 0.95)
+        for f, r, row in zip(sampling.distributions(x, tau, 20, top_p=0.95), ref, x):
+            same_as_reference(f, r, row, tau)
+    assert np.count_nonzero(sure[0] >= sure[0].max() - nucleus.WINDOW_BOUND_NATS * 0.6) <= BIG_V / 8
+    assert np.count_nonzero(flat[0] >= flat[0].max() - nucleus.WINDOW_BOUND_NATS * 1.5) > BIG_V / 8
+
+
+@pytest.mark.parametrize("tau", [1.2, 1.5])
+def test_an_undecided_bound_takes_the_exact_mass(flat, tau, monkeypatch):
+    monkeypatch.setattr(nucleus, "WINDOW_MAX_SHARE", 0.0)  # every row takes the float32 pass
+    monkeypatch.setattr(nucleus, "F32_RTOL", 0.02)  # a bound too loose to place most cuts
+    calls = []
+    exact = nucleus.exact_mass
+    monkeypatch.setattr(nucleus, "exact_mass", lambda *a: calls.append(1) or exact(*a))
+    ref = sampling.reference_rows(flat, tau, 20, 0.95)
+    for f, r, row in zip(sampling.distributions(flat, tau, 20, top_p=0.95, exact_probs=False), ref, flat):
+        same_as_reference(f, r, row, tau)
+    assert len(calls) >= 2
+
+
+def test_ties_and_infinities_in_a_large_vocabulary():
+    x = np.full((2, BIG_V), -np.inf, dtype=np.float32)
+    x[0, [7, 3, 90000]] = 5.0  # a three-way tie, the rest impossible
+    x[1] = np.tile(np.float32([1.0, 0.5]), BIG_V // 2)  # 131,072 ties at the top
+    for tau in (0.6, 1.2):
+        ref = sampling.reference_rows(x, tau, 20, 0.95)
+        for f, r, row in zip(sampling.distributions(x, tau, 20, top_p=0.95), ref, x):
+            same_as_reference(f, r, row, tau, seeds=10)
+        assert list(sampling.distributions(x, tau, 20, top_p=0.95)[0].ids[:3]) == [3, 7, 90000]
+
+
+@pytest.mark.parametrize("tau", [0.6, 1.2, 1.5])
+def test_backend_candidates_of_flat_rows_are_marked_where_not_proved(flat, tau):
+    ref = sampling.reference_rows(flat, tau, 20, 0.95)
+    d = sampling.distributions(candidates_of(flat, 1024), tau, 20, top_p=0.95)
+    for c, r in zip(d, ref):
+        assert c.entropy == pytest.approx(r.entropy, abs=1e-9)
+        nucleus_fits = len(r.ids) <= 1024 and r.probs[: len(r.ids)].sum() >= 0.95 - 1e-9
+        if c.exact:  # proved: the same draws as the full row
+            assert nucleus_fits
+            for seed in range(10):
+                assert sampling.sample_top_p(c, 0.95, np.random.default_rng(seed)) == \
+                    sampling.sample_top_p(r, 0.95, np.random.default_rng(seed))
+        if not nucleus_fits:
+            assert not c.exact and c.cover == 1.0
+    if tau >= 1.2:
+        assert not all(c.exact for c in d)
