@@ -63,6 +63,12 @@ class SamplingFigures:
     """Share of rows whose top-p nucleus could not be proved inside the candidates
     (backend path; docs/sampling.md's policy applied), None on the host path."""
     steps_measured: int
+    prompt: str = "mawps"
+    """``mawps`` (the first MAWPS item, or the fallback question) or ``open`` (a story opening)."""
+    row_us: float | None = None
+    """Host path: CPU µs per row of ``sampling.distributions`` on rows recorded in this run."""
+    row_us_reference: float | None = None
+    """Host path: CPU µs per row of the full-row reference on the same rows."""
 
 
 @dataclass(frozen=True)
@@ -195,15 +201,20 @@ class Figures:
     load_average: tuple = ()
     """1-minute load average at the start and the end (other work on the machine)."""
 
-    def _sampling(self, path: str, tau: float) -> SamplingFigures | None:
-        return next((s for s in self.sampling if s.path == path and s.tau == tau), None)
+    def _sampling(self, path: str, tau: float, prompt: str = "mawps") -> SamplingFigures | None:
+        return next((s for s in self.sampling if s.path == path and s.tau == tau and s.prompt == prompt), None)
 
     def summary(self) -> dict:
         m32 = next((s for s in self.shapes if s.M == self.config["max_seqs"]), None)
         new6, new12 = self._sampling("backend", 0.6), self._sampling("backend", 1.2)
         old6, old12 = self._sampling("host", 0.6), self._sampling("host", 1.2)
+        open6, open12 = self._sampling("host", 0.6, "open"), self._sampling("host", 1.2, "open")
         e, h, mem = self.eager, self.highlevel, self.memory
         return {
+            "overhead_share_m32_open": open6.overhead_share if open6 else None,
+            "overhead_share_m32_open_tau12": open12.overhead_share if open12 else None,
+            "host_rows_speedup_open": _ratio(open6),
+            "host_rows_speedup_open_tau12": _ratio(open12),
             "overhead_share_m32": new6.overhead_share if new6 else (m32.overhead_share if m32 else None),
             "overhead_share_m32_tau12": (new12 or old12).overhead_share if (new12 or old12) else None,
             "speedup_backend_sampling_m32": old6.step_ms / new6.step_ms if old6 and new6 else None,
@@ -226,6 +237,11 @@ class Figures:
         return {**self.summary(), "details": details}
 
 
+def _ratio(r: SamplingFigures | None) -> float | None:
+    """The full-row reference's CPU per row over ``sampling.distributions``'s."""
+    return r.row_us_reference / r.row_us if r and r.row_us and r.row_us_reference else None
+
+
 def write_json(fig: Figures, path: str | Path) -> None:
     Path(path).expanduser().write_text(json.dumps(fig.to_json(), indent=1) + "\n", encoding="utf-8")
 
@@ -243,23 +259,34 @@ def format_table(fig: Figures) -> str:
                  f"{r.engine_decode_ms:>10.1f} {r.engine_outside_ms:>9.2f} "
                  f"{100 * (r.overhead_share or 0):>9.1f}% {r.ceiling_tok_s:>14.1f} {r.engine_tok_s:>13.1f} "
                  f"{r.engine_outside_cpu_ms:>15.2f}")
-    if fig.sampling:
-        L += ["", f"S    sampling: full logits + host sampling vs llama.cpp backend top-N, M = "
-                  f"{fig.sampling[0].M}, per step, medians",
-              f"     {'path':<8} {'τ':>4} {'N':>5} {'step ms':>8} {'in decode':>10} {'outside':>8} "
-              f"{'outside %':>10} {'outside CPU ms':>15} {'tok/s':>7} {'inexact rows':>13}"]
-        for r in fig.sampling:
-            inexact = "" if r.inexact_rows is None else f"{100 * r.inexact_rows:.1f}%"
-            L.append(f"     {r.path:<8} {r.tau:>4.1f} {r.top_n:>5} {r.step_ms:>8.1f} {r.decode_ms:>10.1f} "
-                     f"{r.outside_ms:>8.2f} {100 * (r.overhead_share or 0):>9.1f}% {r.outside_cpu_ms:>15.2f} "
-                     f"{r.tok_s:>7.1f} {inexact:>13}")
-        sp = fig.summary()["speedup_backend_sampling_m32"]
-        if sp:
-            L.append(f"     backend sampling: {_x(sp)} the host path's tokens/s at τ = 0.6")
+    L += _sampling_lines(fig)
     L += _highlevel_lines(fig) + _eager_lines(fig) + _memory_lines(fig)
     L += throughput_lines(fig.throughput)
     L += [f"note: {n}" for n in fig.notes]
     return "\n".join(L)
+
+
+def _sampling_lines(fig: Figures) -> list[str]:
+    if not fig.sampling:
+        return []
+    L = ["", f"S    sampling: host path (full logits) and llama.cpp backend top-N, M = {fig.sampling[0].M}, "
+             f"per step, medians; host CPU per row: sampling.distributions vs the full-row reference",
+         f"     {'prompt':<6} {'path':<8} {'τ':>4} {'N':>5} {'step ms':>8} {'in decode':>10} {'outside':>8} "
+         f"{'outside %':>10} {'outside CPU ms':>15} {'tok/s':>7} {'inexact rows':>13} {'row µs':>7} "
+         f"{'ref µs':>7}"]
+    for r in sorted(fig.sampling, key=lambda r: (r.prompt != "mawps", r.tau, r.path)):
+        inexact = "" if r.inexact_rows is None else f"{100 * r.inexact_rows:.1f}%"
+        us = "" if r.row_us is None else f"{r.row_us:.0f}"
+        ref = "" if r.row_us_reference is None else f"{r.row_us_reference:.0f}"
+        L.append(f"     {r.prompt:<6} {r.path:<8} {r.tau:>4.1f} {r.top_n:>5} {r.step_ms:>8.1f} {r.decode_ms:>10.1f} "
+                 f"{r.outside_ms:>8.2f} {100 * (r.overhead_share or 0):>9.1f}% {r.outside_cpu_ms:>15.2f} "
+                 f"{r.tok_s:>7.1f} {inexact:>13} {us:>7} {ref:>7}")
+    sp = fig.summary()["speedup_backend_sampling_m32"]
+    if sp:
+        L.append(f"     backend sampling: {_x(sp)} the host path's tokens/s at τ = 0.6")
+    L.append("     open = \"Once upon a time, in a small village\" (flat rows); load average "
+             + " → ".join(f"{x:.1f}" for x in fig.load_average if x is not None))
+    return L
 
 
 def _highlevel_lines(fig: Figures) -> list[str]:

@@ -29,14 +29,13 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..decoding import sampling
 from . import throughput
 from .common import calibrate, load_average
-from .figures import (EagerFigures, Figures, HighLevelFigures, MemoryFigures, SamplingFigures,
+from .figures import (EagerFigures, Figures, HighLevelFigures, MemoryFigures,
                             ShapeFigures, format_table, write_json)
-from ..decoding.controller import collect, generate
-from ..events import StepFinished
-from ..settings import Settings
+from ..decoding.controller import collect
+from .sampling_section import sampling_paths as _sampling_paths
+from .sampling_section import steps as _steps
 
 __all__ = ["BenchConfig", "Figures", "format_table", "run_bench", "write_json"]
 
@@ -149,84 +148,6 @@ def _dataset(model, cfg, notes):
 
 def _fallback_prompt() -> str:
     return f"Question: {FALLBACK_QUESTION}\nAnswer:"
-
-
-def _steps(engine, prompt, s: Settings, M: int, proof: list | None = None) -> list[tuple[float, float, float]]:
-    """(step seconds, seconds in llama_decode, CPU seconds outside it) of every step
-    with all M sequences live. The CPU time (this thread's) does not grow when other
-    programs take the cores, so it shows the work done outside llama_decode.
-    ``proof``: gets, per backend row, whether its nucleus was proved (section S)."""
-    timed = _TimedEngine(engine, s if proof is not None else None, proof)
-    out, last = [], None
-    for ev in generate(timed, prompt, s):
-        if isinstance(ev, StepFinished):
-            now = (ev.elapsed_s, ev.decode_s, time.thread_time(), timed.cpu)
-            if last is not None and ev.live == M:
-                out.append((now[0] - last[0], now[1] - last[1], (now[2] - last[2]) - (now[3] - last[3])))
-            last = now
-    return out
-
-
-class _TimedEngine:
-    """The engine, with this thread's CPU time inside ``decode`` added up."""
-
-    def __init__(self, engine, settings: Settings | None = None, proof: list | None = None) -> None:
-        self._e = engine
-        self._s, self._proof = settings, proof
-        self.cpu = 0.0
-
-    def __getattr__(self, name):
-        return getattr(self._e, name)
-
-    def decode(self, *args):
-        t = time.thread_time()
-        try:
-            out = self._e.decode(*args)
-            if self._s is not None and isinstance(out, sampling.Candidates) and len(out) > 1:
-                self._proof.extend(sampling.nucleus_proved(out, self._s.temperature, self._s.top_p).tolist())
-            return out
-        finally:
-            self.cpu += time.thread_time() - t
-
-
-def _sampling_paths(model, cfg, prompt, prompt_len, notes, log) -> list[SamplingFigures]:
-    """Section S: the same M-row steps through both paths, on two engines of equal shape."""
-    from ..engine import llama as L
-
-    e = model.engine
-    top_n = e.top_n or min(L.DEFAULT_TOP_N, e.n_vocab // 4)
-    if not L.backend_sampling_available() or top_n < 2 * Settings().top_k_entropy:
-        notes.append("no backend sampling in this llama-cpp-python (or too small a vocabulary): section S skipped")
-        return []
-    M, out = cfg.max_seqs, []
-    kw = dict(n_ctx=prompt_len + M * (cfg.steps + 2) + 64, n_seq_max=M, n_threads=e.n_threads,
-              n_gpu_layers=e.n_gpu_layers, prompt_format=e.prompt_format, top_n=top_n)
-    with L.LlamaEngine(e.path, sampling="host", **kw) as old, L.LlamaEngine(e.path, sampling="backend", **kw) as new:
-        for tau in cfg.sampling_taus:
-            log(f"[S] τ={tau}: full logits + host sampling vs backend top-{top_n}, M={M}, "
-                f"{cfg.rounds} × {cfg.steps} steps")
-            s = model.settings(method="parallel", max_seqs=M, max_new_tokens=cfg.steps + 1, seed=cfg.seed,
-                               stop=(), temperature=tau)
-            rows, proof = {"host": [], "backend": []}, []
-            for _ in range(cfg.rounds):
-                rows["host"].extend(_steps(old, prompt, s, M))
-                rows["backend"].extend(_steps(new, prompt, s, M, proof))
-            for path, r in rows.items():
-                out.append(_sampling_row(path, tau, M, top_n if path == "backend" else 0, r,
-                                         (1 - sum(proof) / len(proof)) if path == "backend" and proof else None))
-    return out
-
-
-def _sampling_row(path, tau, M, top_n, rows, inexact) -> SamplingFigures:
-    step = statistics.median(t for t, _, _ in rows) if rows else float("nan")
-    dec = statistics.median(d for _, d, _ in rows) if rows else float("nan")
-    outside = statistics.median(t - d for t, d, _ in rows) if rows else float("nan")
-    cpu = statistics.median(c for _, _, c in rows) if rows else float("nan")
-    return SamplingFigures(
-        path=path, tau=tau, M=M, top_n=top_n, step_ms=1e3 * step, decode_ms=1e3 * dec, outside_ms=1e3 * outside,
-        outside_cpu_ms=1e3 * cpu, overhead_share=outside / step if step > 0 else None, tok_s=M / step,
-        inexact_rows=inexact, steps_measured=len(rows),
-    )
 
 
 def _shape_row(M, bare, eng) -> dict:

@@ -16,6 +16,8 @@ KEYS = (
     "overhead_share_m32_host", "overhead_share_m32_tau12_host", "speedup_eval_concurrency_eager",
     "speedup_eval_concurrency_parallel", "speedup_prefix_sharing_eager", "speedup_prefix_sharing_parallel",
     "eager_vs_parallel_wall_ratio_auto", "eager_vs_parallel_token_ratio_auto",
+    "overhead_share_m32_open", "overhead_share_m32_open_tau12", "host_rows_speedup_open",
+    "host_rows_speedup_open_tau12",
 )
 
 
@@ -64,13 +66,21 @@ def test_quick_bench_writes_every_figure(tiny_gguf, data, tmp_path, capsys):
         assert m["auto_unshared"]["generated_tokens"] > 0 and m["sharing_speedup"] > 0
         assert 0 <= m["differing_prompts"] <= 5
     # section S: the old path (full logits) and the new (backend top-N) at τ 0.6 and 1.2
-    paths = {(r["path"], r["tau"]): r for r in d["sampling"]}
+    paths = {(r["path"], r["tau"]): r for r in d["sampling"] if r["prompt"] == "mawps"}
     assert set(paths) == {(p, t) for p in ("host", "backend") for t in (0.6, 1.2)}
     assert all(r["M"] == 4 and r["steps_measured"] > 0 for r in paths.values())
     assert paths[("host", 0.6)]["inexact_rows"] is None and paths[("host", 0.6)]["top_n"] == 0
     assert 0 <= paths[("backend", 1.2)]["inexact_rows"] <= 1 and paths[("backend", 1.2)]["top_n"] > 0
     assert doc["overhead_share_m32"] == paths[("backend", 0.6)]["overhead_share"]
     assert "\nS " in table
+    # the open-ended prompt on the host path, with the CPU per row of both host paths
+    story = {r["tau"]: r for r in d["sampling"] if r["prompt"] == "open"}
+    assert set(story) == {0.6, 1.2} and all(r["path"] == "host" for r in story.values())
+    assert all(r["row_us"] > 0 and r["row_us_reference"] > 0 for r in story.values())
+    assert all(r["row_us"] > 0 for (p, _), r in paths.items() if p == "host")
+    assert doc["overhead_share_m32_open"] == story[0.6]["overhead_share"]
+    assert doc["host_rows_speedup_open"] == pytest.approx(story[0.6]["row_us_reference"] / story[0.6]["row_us"])
+    assert "open   host" in table and "Once upon a time" in table
 
 
 def test_bench_without_the_dataset_skips_section_4(tiny_gguf, tmp_path, capsys):
