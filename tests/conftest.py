@@ -7,6 +7,20 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+#: benchmarks/gpu_check.sh sets it to -1: every engine the tests make without an explicit
+#: n_gpu_layers offloads that many layers (a CPU build of llama.cpp ignores it).
+GPU_LAYERS = os.environ.get("EAGER_TEST_GPU_LAYERS")
+if GPU_LAYERS:
+    from eager_local.engine import llama as _llama
+
+    _init = _llama.LlamaEngine.__init__
+
+    def _offloaded(self, *args, **kwargs):
+        kwargs.setdefault("n_gpu_layers", int(GPU_LAYERS))
+        _init(self, *args, **kwargs)
+
+    _llama.LlamaEngine.__init__ = _offloaded
+
 
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path_factory, monkeypatch):

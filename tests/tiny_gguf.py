@@ -20,9 +20,12 @@ def build_tiny_gguf(path: Path, *, seed: int = 0, n_embd: int = 64, n_layer: int
                     n_head: int = 4, n_head_kv: int = 2, n_ff: int = 128,
                     n_ctx_train: int = 4096, logit_scale: float = 1.0, arch: str = "llama",
                     byte_tokens: bool = True, nan_weights: bool = False,
-                    chat_template: str | None = None, extra_tokens: tuple[str, ...] = ()) -> Path:
+                    chat_template: str | None = None, extra_tokens: tuple[str, ...] = (),
+                    n_vocab: int = 0) -> Path:
     """Write the model to ``path`` and return it. ``logit_scale`` sharpens the output;
-    ``chat_template`` and ``extra_tokens`` (user-defined, e.g. think markers) are optional.
+    ``chat_template`` and ``extra_tokens`` (user-defined, e.g. think markers) are optional;
+    ``n_vocab`` pads the vocabulary with unused tokens to that size (the default
+    model's 262,144, for timing: benchmarks/gpu_check.sh).
 
     Hostile variants for the reliability tests: ``arch`` (an architecture llama.cpp
     does not know, or an encoder-only one), ``byte_tokens=False`` (a SentencePiece
@@ -39,6 +42,10 @@ def build_tiny_gguf(path: Path, *, seed: int = 0, n_embd: int = 64, n_layer: int
     tokens += list(extra_tokens)
     types += [gguf.TokenType.USER_DEFINED] * len(extra_tokens)
     scores += [0.0] * len(extra_tokens)
+    pad = max(0, n_vocab - len(tokens))
+    tokens += [f"<unused{i}>" for i in range(pad)]
+    types += [gguf.TokenType.NORMAL] * pad
+    scores += [-1000.0] * pad
     n_vocab = len(tokens)
     head_dim = n_embd // n_head
 
@@ -87,3 +94,15 @@ def build_tiny_gguf(path: Path, *, seed: int = 0, n_embd: int = 64, n_layer: int
     w.write_tensors_to_file()
     w.close()
     return path
+
+
+if __name__ == "__main__":  # python tests/tiny_gguf.py OUT [--n-vocab V --n-embd E ...]
+    import argparse
+
+    ap = argparse.ArgumentParser(description="write a random-weights GGUF of the given shapes")
+    ap.add_argument("out", type=Path)
+    for name, default in (("n_vocab", 0), ("n_embd", 64), ("n_layer", 2), ("n_head", 4), ("n_head_kv", 2),
+                          ("n_ff", 128)):
+        ap.add_argument("--" + name.replace("_", "-"), type=int, default=default)
+    a = vars(ap.parse_args())
+    print(build_tiny_gguf(a.pop("out"), **a))
