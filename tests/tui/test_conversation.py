@@ -83,6 +83,7 @@ async def test_raw_model_continues_the_chosen_sequence():
 
 
 async def test_empty_message_and_no_run_are_refused_with_one_line():
+    """Rows turn-before-run and turn-empty-message of docs/bad-input.md."""
     app = make_app(prompt_format="chat")
     async with app.run_test(size=SIZE) as pilot:
         notes = record_notes(app)
@@ -126,6 +127,7 @@ async def test_save_and_load_keep_the_conversation(tmp_path):
 
 
 async def test_a_chat_conversation_on_a_raw_model_is_refused(tmp_path):
+    """Row turn-model-changed of docs/bad-input.md."""
     path = tmp_path / "chat.json"
     app = make_app(prompt_format="chat", prompt="hi")
     async with app.run_test(size=SIZE) as pilot:
@@ -138,5 +140,6 @@ async def test_a_chat_conversation_on_a_raw_model_is_refused(tmp_path):
         notes = record_notes(app2)
         await pilot.pause()
         await next_turn(app2, pilot, 0, "x")
-        assert notes[-1][0] == "error" and "this conversation was a chat" in notes[-1][1]
+        assert notes[-1] == ("error", "prompt: this conversation was a chat and the model now takes raw text: "
+                                      "choose the model it was held with, or start a new run")
         assert not app2.running
