@@ -35,8 +35,7 @@ class Conversations:
         chat = self.conversation_of(run).mode == "chat"
         title = (f"Next message; sequence {self.sel} is the assistant's answer" if chat
                  else f"Text to append to sequence {self.sel} (empty: go on as it is); the run continues it")
-        self.push_screen(TurnDialog(title, "your message" if chat else "text to add",
-                                    "Send" if chat else "Continue"),
+        self.push_screen(TurnDialog(title, "Send" if chat else "Continue"),
                          callback=lambda text: self.next_turn(self.sel, text))
 
     def next_turn(self, seq: int, message: str | None) -> None:

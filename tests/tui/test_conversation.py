@@ -8,6 +8,7 @@ import json
 import pytest
 
 from tui.screens.turn_dialog import TurnDialog
+from tui.widgets.sequence_tree import SequenceTreeView
 from tui.widgets.turn_history import TurnHistory
 from tui_fakes import make_app
 
@@ -33,14 +34,17 @@ async def finish(app, pilot) -> None:
 
 
 async def next_turn(app, pilot, seq: int, text: str) -> None:
-    """Pick ``seq`` (as the tree does), press N, type ``text``, send it, wait for the run."""
-    app.sel = seq
+    """Pick leaf ``seq`` in the tree, press N, type ``text``, send it (F5), wait for the run."""
+    tree = app.query_one(SequenceTreeView)
+    tree.focus()
+    tree.select_node(tree._leaves[seq])
+    await pilot.pause()
+    assert app.sel == seq
     await pilot.press("n")
     await pilot.pause()
     assert isinstance(app.screen, TurnDialog)
-    for ch in text:
-        await pilot.press("space" if ch == " " else ch)
-    await pilot.press("enter")
+    await pilot.press(*[{" ": "space", "\n": "enter"}.get(ch, ch) for ch in text])
+    await pilot.press("f5")
     await finish(app, pilot)
 
 
@@ -53,20 +57,20 @@ async def test_chat_turn_runs_over_the_history_and_shows_it():
         assert not history.display  # a run on its own: no history, the layout as before
         first = app.live.result
         chosen = first.sequences[2].text
-        await next_turn(app, pilot, 2, "why")
+        await next_turn(app, pilot, 2, "why\nso")
         run = app.live
         assert run.finished and run is not None and run.result is not first
         conv = run.conversation
-        assert [(t.message, t.seq, t.answer) for t in conv.turns] == [("hi", 2, chosen), ("why", None, None)]
-        assert run.result.prompt == f"<user>hi</user>\n<assistant>{chosen}</assistant>\n<user>why</user>\n<assistant>"
+        assert [(t.message, t.seq, t.answer) for t in conv.turns] == [("hi", 2, chosen), ("why\nso", None, None)]
+        assert run.result.prompt == f"<user>hi</user>\n<assistant>{chosen}</assistant>\n<user>why\nso</user>\n<assistant>"
         assert run.result.settings == first.settings
         assert history.display
         shown = str(history.render())
-        assert "you ▸ hi" in shown and "seq 2 ▸" in shown and "you ▸ why" in shown
+        assert "you ▸ hi" in shown and "seq 2 ▸" in shown and "you ▸ why ⏎ so" in shown
         # a third turn builds on the second's chosen answer
         second = run.result.sequences[0].text
         await next_turn(app, pilot, 0, "ok")
-        assert [t.message for t in app.live.conversation.turns] == ["hi", "why", "ok"]
+        assert [t.message for t in app.live.conversation.turns] == ["hi", "why\nso", "ok"]
         assert app.live.result.prompt.startswith(run.result.prompt + second + "</assistant>\n<user>ok</user>")
 
 
@@ -76,8 +80,8 @@ async def test_raw_model_continues_the_chosen_sequence():
         await pilot.press("f5")
         await finish(app, pilot)
         chosen = app.live.result.sequences[1].text
-        await next_turn(app, pilot, 1, " then")
-        assert app.live.result.prompt == "Once upon a time" + chosen + " then"
+        await next_turn(app, pilot, 1, "\nthen it")
+        assert app.live.result.prompt == "Once upon a time" + chosen + "\nthen it"
         assert app.live.conversation.mode == "continue"
         assert "text ▸ Once upon a time" in str(app.query_one(TurnHistory).render())
 
@@ -97,7 +101,7 @@ async def test_empty_message_and_no_run_are_refused_with_one_line():
         first = app.live
         await pilot.press("n")
         await pilot.pause()
-        await pilot.press("space", "enter")
+        await pilot.press("space", "enter", "f5")  # blank lines only
         await pilot.pause()
         assert notes[-1] == ("error", "the message is empty: write what the user says next")
         assert app.live is first and not app.running
