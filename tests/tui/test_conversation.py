@@ -13,7 +13,6 @@ from tui.widgets.turn_history import TurnHistory
 from tui_fakes import make_app
 
 SIZE = (120, 36)
-pytestmark = pytest.mark.asyncio
 
 
 def record_notes(app) -> list[tuple[str, str]]:
@@ -48,6 +47,7 @@ async def next_turn(app, pilot, seq: int, text: str) -> None:
     await finish(app, pilot)
 
 
+@pytest.mark.asyncio
 async def test_chat_turn_runs_over_the_history_and_shows_it():
     app = make_app(prompt_format="chat", prompt="hi")
     async with app.run_test(size=SIZE) as pilot:
@@ -74,6 +74,7 @@ async def test_chat_turn_runs_over_the_history_and_shows_it():
         assert app.live.result.prompt.startswith(run.result.prompt + second + "</assistant>\n<user>ok</user>")
 
 
+@pytest.mark.asyncio
 async def test_raw_model_continues_the_chosen_sequence():
     app = make_app(prompt="Once upon a time")
     async with app.run_test(size=SIZE) as pilot:
@@ -86,6 +87,7 @@ async def test_raw_model_continues_the_chosen_sequence():
         assert "text ▸ Once upon a time" in str(app.query_one(TurnHistory).render())
 
 
+@pytest.mark.asyncio
 async def test_empty_message_and_no_run_are_refused_with_one_line():
     """Rows turn-before-run and turn-empty-message of docs/bad-input.md."""
     app = make_app(prompt_format="chat")
@@ -107,6 +109,7 @@ async def test_empty_message_and_no_run_are_refused_with_one_line():
         assert app.live is first and not app.running
 
 
+@pytest.mark.asyncio
 async def test_save_and_load_keep_the_conversation(tmp_path):
     path = tmp_path / "chat.json"
     app = make_app(prompt_format="chat", prompt="hi")
@@ -130,6 +133,7 @@ async def test_save_and_load_keep_the_conversation(tmp_path):
         assert app2.live.result.prompt.startswith(doc["prompt"] + doc["sequences"][0]["text"])
 
 
+@pytest.mark.asyncio
 async def test_a_chat_conversation_on_a_raw_model_is_refused(tmp_path):
     """Row turn-model-changed of docs/bad-input.md."""
     path = tmp_path / "chat.json"
@@ -147,3 +151,20 @@ async def test_a_chat_conversation_on_a_raw_model_is_refused(tmp_path):
         assert notes[-1] == ("error", "prompt: this conversation was a chat and the model now takes raw text: "
                                       "choose the model it was held with, or start a new run")
         assert not app2.running
+
+
+def test_conversation_snapshot(snap_compare):
+    """Two turns of a chat: the history above the tree, one line per message and answer."""
+    from tui.widgets.entropy_plot import EntropyPlot
+
+    async def two_turns(pilot):
+        app = pilot.app
+        await pilot.press("f5")
+        await finish(app, pilot)
+        await next_turn(app, pilot, 2, "why\nnot")
+        app.clear_notifications()
+        app.query_one(EntropyPlot).draw_pending()
+        await pilot.pause()
+
+    assert snap_compare(make_app(prompt_format="chat", prompt="Tell me a story"), terminal_size=(120, 36),
+                        run_before=two_turns)

@@ -98,9 +98,8 @@ def test_an_unknown_template_is_one_line(tmp_path):
     from eager_local.engine.llama import LlamaEngine
 
     path = build_tiny_gguf(tmp_path / "odd.gguf", chat_template="{{ nothing llama.cpp knows }}")
-    with LlamaEngine(path, n_ctx=256, n_threads=1, prompt_format="chat") as e:
-        with pytest.raises(ModelError) as err:
-            e.format_messages([("user", "a")])
+    with LlamaEngine(path, n_ctx=256, n_threads=1, prompt_format="chat") as e, pytest.raises(ModelError) as err:
+        e.format_messages([("user", "a")])
     assert err.value.one_line() == "model: llama.cpp does not know the chat template of odd.gguf"
 
 

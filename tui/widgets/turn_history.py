@@ -15,8 +15,8 @@ LINES = 8
 
 
 def one_line(text: str) -> str:
-    """``text`` on one line: line breaks shown as ⏎, cut to ``WIDTH``."""
-    flat = text.replace("\r\n", "\n").replace("\n", " ⏎ ")
+    """``text`` on one line: outer white space dropped, line breaks shown as ⏎, cut to ``WIDTH``."""
+    flat = text.replace("\r\n", "\n").strip().replace("\n", " ⏎ ")
     return flat if len(flat) <= WIDTH else flat[: WIDTH - 1] + "…"
 
 
@@ -40,6 +40,7 @@ class TurnHistory(Static):
 
     DEFAULT_CSS = """
     TurnHistory { height: auto; max-height: 9; display: none; padding: 0 1;
+                  text-wrap: nowrap; text-overflow: ellipsis;
                   border-top: solid $primary-darken-2; border-title-color: $text-muted; }
     """
 
