@@ -153,6 +153,21 @@ async def test_a_chat_conversation_on_a_raw_model_is_refused(tmp_path):
         assert not app2.running
 
 
+@pytest.mark.asyncio
+async def test_a_history_longer_than_the_context_is_one_line():
+    """Row turn-history-too-long of docs/bad-input.md: the history grows past n_ctx."""
+    app = make_app(prompt_format="chat", prompt="hi", n_ctx=120)
+    async with app.run_test(size=SIZE) as pilot:
+        notes = record_notes(app)
+        await pilot.press("f5")
+        await finish(app, pilot)
+        longest = max(app.live.result.sequences, key=lambda q: len(q.text))
+        await next_turn(app, pilot, longest.id, "x" * 120)
+        severity, line = notes[-1]
+        assert severity == "error" and line.startswith("prompt: the prompt is ") and "context holds 120" in line
+        assert "\n" not in line and not app.running
+
+
 def test_conversation_snapshot(snap_compare):
     """Two turns of a chat: the history above the tree, one line per message and answer."""
     from tui.widgets.entropy_plot import EntropyPlot
