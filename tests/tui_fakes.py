@@ -23,8 +23,9 @@ SETTINGS = Settings(theta=1.5, max_seqs=6, max_new_tokens=40)
 CHOICES = [ModelChoice("fake", "fake 1MB present"), ModelChoice("missing", "missing - missing")]
 
 
-def fake_engine(delay: float = 0.0, eog=(1,)) -> FakeEngine:
-    engine = FakeEngine(hashed_script(VOCAB, 2.0), vocab=VOCAB, pieces=PIECES, eog=eog)
+def fake_engine(delay: float = 0.0, eog=(1,), prompt_format: str = "raw") -> FakeEngine:
+    engine = FakeEngine(hashed_script(VOCAB, 2.0), vocab=VOCAB, pieces=PIECES, eog=eog,
+                        prompt_format=prompt_format)
     if delay:
         decode = engine.decode
 
@@ -36,27 +37,30 @@ def fake_engine(delay: float = 0.0, eog=(1,)) -> FakeEngine:
     return engine
 
 
-def fake_loader(delay: float = 0.0, n_ctx: int = 4096, eog=(1,)):
-    """A loader like eager_local.api.load: 'fake' loads, anything else is missing."""
+def fake_loader(delay: float = 0.0, n_ctx: int = 4096, eog=(1,), prompt_format: str = "raw"):
+    """A loader like eager_local.api.load: 'fake' loads, anything else is missing.
+    ``prompt_format`` "chat": a chat model (the fake engine's plain transcript template)."""
     loads = []
 
     def load(spec):
         loads.append(spec)
         if spec != "fake":
             raise ModelError(f"unknown model alias {spec!r} (known: fake)")
-        engine = fake_engine(delay, eog)
+        engine = fake_engine(delay, eog, prompt_format)
         engine.n_ctx = n_ctx
-        return Model(ModelSpec(alias="fake"), engine, ModelInfo("fake", "/models/fake.gguf", None))
+        return Model(ModelSpec(alias="fake"), engine,
+                     ModelInfo("fake", "/models/fake.gguf", None,
+                               prompt_format="chat" if prompt_format == "chat" else None))
 
     load.loads = loads
     return load
 
 
-def make_app(delay: float = 0.0, n_ctx: int = 4096, eog=(1,), **kw):
+def make_app(delay: float = 0.0, n_ctx: int = 4096, eog=(1,), prompt_format: str = "raw", **kw):
     """The TUI over the fake model, with timings hidden (snapshots stay stable)."""
     from tui.app import EagerApp
 
     kw.setdefault("settings", SETTINGS)
     kw.setdefault("prompt", "Once upon a time")
-    return EagerApp(loader=fake_loader(delay, n_ctx, eog), choices=CHOICES, model="fake",
+    return EagerApp(loader=fake_loader(delay, n_ctx, eog, prompt_format), choices=CHOICES, model="fake",
                     show_rates=False, **kw)

@@ -23,6 +23,7 @@ from eager_local.errors import EagerError
 from eager_local.events import Notice, RunFinished, SequenceFinished, TokenSampled
 from eager_local.settings import Settings
 
+from .conversations import Conversations
 from .files import RunFiles
 from .manual import ManualFork
 from .messages import EventBatch, ModelStatus, RunFailed
@@ -36,13 +37,15 @@ from .widgets.legend import Legend
 from .widgets.sequence_tree import SequenceTreeView
 from .widgets.stats_bar import StatsBar
 from .widgets.token_view import TokenView
+from .widgets.turn_history import TurnHistory
+from eager_local.conversation import Conversation
 from eager_local.view.live_run import LiveRun
 
-GUARDED = {"run", "stop", "save", "load", "help", "toggle_controls"}
+GUARDED = {"run", "stop", "save", "load", "help", "toggle_controls", "next_turn"}
 """App actions that do nothing while a dialog is open."""
 
 
-class EagerApp(RunFiles, Teaching, ManualFork, App):
+class EagerApp(RunFiles, Teaching, ManualFork, Conversations, App):
     """Prompt and settings on the left; tree, coloured text, inspector and plot on the right."""
 
     CSS_PATH = "app.tcss"
@@ -61,6 +64,7 @@ class EagerApp(RunFiles, Teaching, ManualFork, App):
         Binding("K", "toggle_confidence", "confidence", show=False),
         Binding("f3", "prompts", "prompts of the eval file", show=False),
         Binding("f", "fork_here", "fork by hand", show=False),
+        Binding("n", "next_turn", "next turn", show=False),
     ]
 
     def __init__(
@@ -100,6 +104,7 @@ class EagerApp(RunFiles, Teaching, ManualFork, App):
             yield Controls(self.choices, self.model_spec, self.base_settings, self.prompt, id="controls")
             with Vertical(id="main"):
                 yield StatsBar(self.show_rates, id="stats")
+                yield TurnHistory(id="history")
                 with Horizontal(id="top"):
                     yield SequenceTreeView(id="tree")
                     yield SequenceTreeView(id="tree-b")
@@ -177,12 +182,14 @@ class EagerApp(RunFiles, Teaching, ManualFork, App):
         if len(runs) > 1:
             s = runs[1].settings
             self._main.query_one("#tree-b").border_title = f"vs · {s.method} θ={s.theta:g}"
+        self._main.query_one(TurnHistory).show(runs[0].conversation)
         self._redraw_all()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="generate")
     def _generate(self, run_id: int, spec: str | None, prompt: str, settings: list[Settings],
-                  cancel: threading.Event) -> None:
-        """The worker: load (or reuse) the model, decode, post batches. Touches no widget."""
+                  cancel: threading.Event, conversation: Conversation | None = None) -> None:
+        """The worker: load (or reuse) the model, decode, post batches. Touches no widget.
+        With a ``conversation``, its newest turn's prompt (built for the model) is run."""
         post = self.post_message
         try:
             with self.models.lock:
@@ -190,6 +197,8 @@ class EagerApp(RunFiles, Teaching, ManualFork, App):
                     post(ModelStatus(run_id, "loading"))
                 model = self.models.get(spec)
                 post(ModelStatus(run_id, "running"))
+                if conversation is not None:
+                    prompt = conversation.prompt(model.engine)
                 events = model.stream_many([prompt] * len(settings), settings, cancel=cancel)
                 pump_paced(events, model.engine,
                            lambda evs, vocab, drawn: post(EventBatch(run_id, evs, vocab, drawn)))
@@ -346,6 +355,8 @@ class EagerApp(RunFiles, Teaching, ManualFork, App):
                             lambda: self.action_what_if(0.0))
         yield SystemCommand("Fork here by hand", "A new sequence takes another candidate at this token (F)",
                             self.action_fork_here)
+        yield SystemCommand("Next turn", "Write the next message to the selected sequence, or text that "
+                            "continues it (N)", self.action_next_turn)
         yield SystemCommand("Sequence confidence", "Show each sequence's confidence in the tree (K)",
                             self.action_toggle_confidence)
         if getattr(self, "eval_path", None):

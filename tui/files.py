@@ -106,7 +106,8 @@ class RunFiles:
     def show_loaded(self, run) -> None:
         """Put a finished run (a saved one, or an eval prompt's) on screen."""
         self._run_id += 1  # drop anything still in flight
-        self._main.query_one(Controls).show(run.prompt, run.settings)
+        conv = run.conversation  # the prompt box gets the first turn's text
+        self._main.query_one(Controls).show(conv.turns[0].message if conv else run.prompt, run.settings)
         self.show_runs([run])
         self._main.query_one(StatsBar).show(run, "loaded")
         self._main.query_one(TokenView).focus()

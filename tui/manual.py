@@ -48,6 +48,7 @@ class ManualFork:
         self._cancel = threading.Event()
         run = LiveRun.from_result(prev.result, prev.vocab)
         run.verdicts = dict(prev.verdicts)
+        run.conversation = prev.conversation
         sel, cursor = self.sel, self.cursor
         self.show_runs([run])  # the forked run alone (a second tree, if any, goes away)
         self.sel, self.cursor = sel, cursor

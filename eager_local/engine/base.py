@@ -15,6 +15,11 @@ import numpy as np
 from .candidates import Candidates  # noqa: F401  (named in the protocol)
 
 
+class FormattedPrompt(str):
+    """Prompt text already in the model's format (a conversation's history through its chat
+    template): ``format_prompt`` leaves it alone, so a chat model reads it once templated."""
+
+
 class Engine(Protocol):
     """A model with a multi-sequence KV cache, decoding one batch per call."""
 
@@ -29,7 +34,13 @@ class Engine(Protocol):
     def tokenize(self, text: str, add_special: bool = True) -> list[int]: ...
 
     def format_prompt(self, text: str) -> str:
-        """The prompt as the model should see it (raw, or through its chat template)."""
+        """The prompt as the model should see it (raw, or through its chat template);
+        a ``FormattedPrompt`` as it is."""
+        ...
+
+    def format_messages(self, messages: Sequence[tuple[str, str]]) -> FormattedPrompt:
+        """``(role, content)`` messages (user, assistant, ..., user) through the model's chat
+        template, the assistant's turn opened: the prompt of a conversation's next turn."""
         ...
 
     def prompt_tokens(self, prompt: str) -> list[int]:

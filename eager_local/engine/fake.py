@@ -17,6 +17,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from .base import FormattedPrompt
+
 Script = Callable[[tuple[int, ...]], np.ndarray]
 
 
@@ -57,8 +59,11 @@ class FakeEngine:
         n_batch: int = 512,
         eog: Sequence[int] = (1,),
         pieces: dict[int, bytes] | None = None,
+        prompt_format: str = "raw",
     ) -> None:
         self.script = script
+        self.prompt_format = prompt_format
+        """``raw``, or ``chat``: prompts go through ``format_messages``' plain transcript."""
         self.n_vocab = vocab
         self.n_ctx = n_ctx
         self.n_seq_max = n_seq_max
@@ -77,7 +82,15 @@ class FakeEngine:
         return ([2] if add_special else []) + [3 + (b % (self.n_vocab - 3)) for b in data]
 
     def format_prompt(self, text: str) -> str:
-        return text
+        if self.prompt_format != "chat" or isinstance(text, FormattedPrompt):
+            return text
+        return self.format_messages([("user", text)])
+
+    def format_messages(self, messages: Sequence[tuple[str, str]]) -> FormattedPrompt:
+        """A plain transcript standing in for a chat template: ``<role>content</role>`` per
+        message, then the assistant's turn opened."""
+        return FormattedPrompt("".join(f"<{role}>{content}</{role}>\n" for role, content in messages)
+                               + "<assistant>")
 
     def prompt_tokens(self, prompt: str) -> list[int]:
         return self.tokenize(self.format_prompt(prompt), add_special=True)

@@ -33,6 +33,7 @@ import numpy as np
 from ..errors import ContextError, ModelError, SettingsError
 from ..models.model_file import check_gguf
 from .candidates import Candidates
+from .base import FormattedPrompt
 
 #: Candidates per row that the backend hands back (see docs/sampling.md).
 DEFAULT_TOP_N = 1024
@@ -179,15 +180,19 @@ class LlamaEngine:
         return ids
 
     def format_prompt(self, text: str) -> str:
-        if self.prompt_format != "chat":
+        if self.prompt_format != "chat" or isinstance(text, FormattedPrompt):
             return text
+        return self.format_messages([("user", text)])
+
+    def format_messages(self, messages: Sequence[tuple[str, str]]) -> FormattedPrompt:
+        """The messages through the file's chat template (llama.cpp's built-in templates)."""
         try:
-            out = self.native.model.apply_chat_template(text)
+            out = self.native.model.apply_chat_template(list(messages))
         except ValueError:
             raise ModelError(f"llama.cpp does not know the chat template of {self.path.name}") from None
         if out is None:
             raise ModelError(f"{self.path.name} has no chat template; set prompt_format = \"raw\" for it")
-        return out
+        return FormattedPrompt(out)
 
     def token_text(self, token: int) -> str:
         """The token's vocabulary entry, special tokens included (what templates write)."""

@@ -140,22 +140,24 @@ class NativeModel:
         t = C.llama_model_chat_template(self.ptr, None)
         return t.decode("utf-8", errors="replace") if t else None
 
-    def apply_chat_template(self, text: str) -> str | None:
-        """``text`` as one user turn through the model's template; None without one.
+    def apply_chat_template(self, messages: list[tuple[str, str]]) -> str | None:
+        """``(role, content)`` messages through the model's template, ending with the
+        assistant's turn opened; None without a template.
 
         Raises ``ValueError`` when llama.cpp does not know the template."""
         tmpl = C.llama_model_chat_template(self.ptr, None)
         if not tmpl:
             return None
-        msg = (C.llama_chat_message * 1)()
-        role, content = b"user", text.encode("utf-8")
-        msg[0].role, msg[0].content = role, content
-        cap = 2 * len(content) + 1024
+        encoded = [(role.encode("utf-8"), content.encode("utf-8")) for role, content in messages]
+        msg = (C.llama_chat_message * len(encoded))()
+        for m, (role, content) in zip(msg, encoded):
+            m.role, m.content = role, content  # ``encoded`` keeps the bytes alive
+        cap = 2 * sum(len(c) for _, c in encoded) + 1024
         buf = ctypes.create_string_buffer(cap)
-        n = C.llama_chat_apply_template(tmpl, msg, 1, True, buf, cap)
+        n = C.llama_chat_apply_template(tmpl, msg, len(encoded), True, buf, cap)
         if n > cap:
             buf = ctypes.create_string_buffer(n + 1)
-            n = C.llama_chat_apply_template(tmpl, msg, 1, True, buf, n + 1)
+            n = C.llama_chat_apply_template(tmpl, msg, len(encoded), True, buf, n + 1)
         if n < 0:
             raise ValueError("unknown chat template")
         return buf.raw[:n].decode("utf-8", errors="replace")

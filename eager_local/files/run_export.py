@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from . import run_file
+from ..conversation import Conversation
 from ..errors import OutputError
 from .run_file import read_json_file
 from ..result import RunResult
@@ -38,6 +39,8 @@ def run_document(run: LiveRun) -> dict:
     vocab = {str(t): run.vocab[t] for t in sorted(used) if t in run.vocab}
     if vocab:
         doc["vocab"] = vocab
+    if run.conversation is not None:
+        doc["conversation"] = run.conversation.to_json()
     return doc
 
 
@@ -70,7 +73,10 @@ def load_run(path: str | Path) -> LiveRun:
     doc = read_json_file(path)
     result = RunResult.from_json(doc)
     vocab = {int(k): v for k, v in (doc.get("vocab") or {}).items()}
-    return LiveRun.from_result(result, vocab)
+    run = LiveRun.from_result(result, vocab)
+    if doc.get("conversation") is not None:
+        run.conversation = Conversation.from_json(doc["conversation"])
+    return run
 
 
 def _write(path: str | Path, text: str) -> Path:

@@ -13,6 +13,7 @@ import json
 import math
 from pathlib import Path
 
+from ..conversation import MODES
 from ..errors import EagerError, OutputError
 from ..settings import Settings
 
@@ -190,6 +191,31 @@ def _check_doc(doc) -> None:
     for k in ("decode_s", "steps"):
         if k in st:
             of(st[k], int if k == "steps" else float, f"stats.{k}")
+    conversation = need(doc, "conversation", dict, "", optional=True)
+    if conversation is not None:
+        _check_conversation(conversation)
+
+
+def _check_conversation(c: dict) -> None:
+    """The TUI's turns (eager_local/conversation.py): every turn but the last answered by a
+    sequence of its own run, the last one (this run) not yet."""
+    if need(c, "mode", str, "conversation.") not in MODES:
+        raise _Bad(f"conversation.mode: {_short(c['mode'])} is not one of {', '.join(MODES)}")
+    turns = need(c, "turns", list, "conversation.")
+    if not turns:
+        raise _Bad("conversation.turns: empty (the run itself is a turn)")
+    for i, t in enumerate(turns):
+        w = f"conversation.turns[{i}]."
+        of(t, dict, w.rstrip("."))
+        need(t, "message", str, w)
+        seq, answer = need(t, "seq", (int, None), w), need(t, "answer", (str, None), w)
+        last = i == len(turns) - 1
+        if last and (seq is not None or answer is not None):
+            raise _Bad(f"{w}seq: the last turn is this run's and has no chosen answer yet")
+        if not last and (seq is None or answer is None):
+            raise _Bad(f"{w}{'seq' if seq is None else 'answer'}: missing (an earlier turn needs its chosen answer)")
+        if seq is not None and seq < 0:
+            raise _Bad(f"{w}seq: {seq} is negative")
 
 
 def _check_sequence(s, i: int, n: int) -> None:

@@ -16,6 +16,7 @@ from ..events import (
     StepFinished,
     TokenSampled,
 )
+from ..conversation import Conversation
 from ..result import ModelInfo, RunResult
 from ..settings import Settings
 from ..tree import LiveSequence
@@ -52,6 +53,8 @@ class LiveRun:
     """Text of candidate tokens, so the inspector can name them."""
     verdicts: dict[int, tuple[str | None, bool]] = field(default_factory=dict)
     """Per sequence of a prompt opened from an eval run file: (answer, right)."""
+    conversation: Conversation | None = None
+    """The turns that led to this run (its own the last); None for a run on its own."""
 
     @property
     def finished(self) -> bool:

@@ -259,9 +259,13 @@ def run_doc(tiny_gguf):
 
     model = load(str(tiny_gguf), n_ctx=512, n_threads=1, hash_file=False)
     try:
-        return model.run("the cat", max_new_tokens=12, max_seqs=4, theta=0.3, record_candidates=2).to_json()
+        doc = model.run("the cat", max_new_tokens=12, max_seqs=4, theta=0.3, record_candidates=2).to_json()
     finally:
         model.close()
+    # a TUI conversation's turns (eager_local/conversation.py), so mutations reach them too
+    doc["conversation"] = {"mode": "continue", "turns": [{"message": "the", "seq": 1, "answer": " cat"},
+                                                         {"message": "the cat", "seq": None, "answer": None}]}
+    return doc
 
 
 @fuzz("load")

@@ -225,6 +225,10 @@ def test_report_on_damaged_records(capsys, run_file, case, change, words):
     refused(capsys, "report", _mutate(run_file, change), words=["run file:", *words])
 
 
+TURN = {"message": "the cat", "seq": None, "answer": None}
+"""A conversation's turn not yet answered (eager_local/conversation.py)."""
+
+
 def _doc(tiny_gguf):
     model = load(str(tiny_gguf), n_ctx=512, n_threads=1, hash_file=False)
     try:
@@ -245,6 +249,14 @@ def _doc(tiny_gguf):
      ["sequences[0].parent", "parent cycle"]),
     ("load-missing-key", lambda d: d.pop("stats"), ["stats: missing"]),
     ("load-bad-setting", lambda d: d["params"].update(top_p=7), ["params", "top_p"]),
+    ("load-conversation-mode", lambda d: d.update(conversation={"mode": "dialog", "turns": [TURN]}),
+     ["conversation.mode: 'dialog' is not one of chat, continue"]),
+    ("load-conversation-unanswered", lambda d: d.update(conversation={"mode": "chat", "turns": [TURN, TURN]}),
+     ["conversation.turns[0].seq: missing (an earlier turn needs its chosen answer)"]),
+    ("load-conversation-not-text", lambda d: d.update(conversation={"mode": "chat", "turns": [{**TURN, "message": 5}]}),
+     ["conversation.turns[0].message: expected str, got int 5"]),
+    ("load-conversation-empty", lambda d: d.update(conversation={"mode": "continue", "turns": []}),
+     ["conversation.turns: empty"]),
 ])
 def test_loading_damaged_run_documents(tmp_path, tiny_gguf, case, change, words):
     from eager_local.files.run_export import load_run

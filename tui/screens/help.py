@@ -28,6 +28,7 @@ KEYS = """
 | [ / ] | θ what-if: a trial θ 0.1 lower / higher; the forks it would make are marked |
 | `\\` | end the θ what-if |
 | f (on a token of a finished run) | fork by hand: pick another candidate, a new sequence decodes from there |
+| n (after a run) | next turn: a message with the selected sequence as the answer (chat model), or text that continues it (raw model) |
 | K | show or hide each sequence's confidence in the tree |
 | F3 | back to the eval file's prompts |
 | tab | next panel · ctrl+p command palette · ctrl+q quit |
