@@ -209,3 +209,29 @@ def test_a_damaged_saved_run_is_refused_as_the_tui_refuses_it(model, tmp_path):
     assert "pieces" in nb_error.value.message
     (tmp_path / "ok.json").write_text(json.dumps(model.run("the cat", SETTINGS).to_json()), encoding="utf-8")
     assert isinstance(load(tmp_path / "ok.json"), RunResult)
+
+
+def test_an_eager_error_in_a_cell_is_one_line(capsys):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    try:
+        live.quiet_errors()
+        shell.run_cell("from eager_local.errors import SettingsError\n"
+                       "raise SettingsError('max_seqs must be an integer ≥ 1 (got 0)')")
+        err = capsys.readouterr()
+        assert err.err.strip() == "settings: max_seqs must be an integer ≥ 1 (got 0)"
+        assert "Traceback" not in err.out + err.err
+        shell.run_cell("raise ValueError('a bug')")  # other errors keep their traceback
+        assert "Traceback" in "".join(capsys.readouterr())
+    finally:
+        shell.set_custom_exc((), None)
+        InteractiveShell.clear_instance()
+
+
+def test_the_notebook_rows_are_in_the_bad_input_table():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[3] / "docs" / "bad-input.md").read_text(encoding="utf-8")
+    for row in ("notebook-stream-error", "notebook-interrupt", "notebook-load-damaged"):
+        assert f"`{row}`" in text
