@@ -65,11 +65,11 @@ def watch(events: Iterator[Event], *, model=None, output=None, every_s: float = 
                 out.update(progress_html(run))
                 shown = time.monotonic()
     except KeyboardInterrupt:
-        events.close()  # the run stops here: its sequences and KV cells are released
+        _close(events)  # the run stops here: its sequences and KV cells are released
         out.update(progress_html(run) + _line("interrupted: the run was stopped; the model is ready"))
         raise
     except EagerError as e:
-        events.close()
+        _close(events)
         out.update(progress_html(run) + _line(e.one_line()))
         raise
     if run.result is None:
@@ -89,6 +89,12 @@ def progress_html(run: LiveRun) -> str:
     return (f'<div style="background:#15171c;color:#dde1e8;padding:8px;font:13px ui-monospace,monospace">'
             f"<div>{html.escape(head)}</div>{tree_svg(run, standalone=False)}"
             f'<div style="white-space:pre-wrap;color:#111">{seqs}</div></div>')
+
+
+def _close(events) -> None:
+    close = getattr(events, "close", None)  # a generator (model.stream); a plain iterator has none
+    if close is not None:
+        close()
 
 
 def _line(text: str) -> str:
