@@ -34,6 +34,9 @@ from .decoding.controller import collect, generate
 from .errors import EagerError
 from .result import RunResult
 from .settings import Settings
+from .notebook import display as _notebook_display
+
+_notebook_display.register()  # a RunResult shows itself inline in a notebook (result.VIEWS)
 
 __all__ = ["EagerError", "Model", "RunResult", "Settings", "collect", "generate", "load"]
 from importlib.metadata import PackageNotFoundError, version as _version

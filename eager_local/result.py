@@ -6,6 +6,7 @@ saves and loads; ``RunResult.from_json`` reads it back.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from .files.run_file import check_run_doc
@@ -15,6 +16,11 @@ from .settings import Settings
 _SETTING_NAMES = frozenset(Settings.__dataclass_fields__)
 
 FINISH_REASONS = ("eog", "stop", "length", "context_full", "cancelled")
+
+#: How a notebook shows a result, by kind ("html", "text"): filled in by the notebook face
+#: (eager_local.notebook.display.register, called by the package's __init__), so that this
+#: module imports no view: the views import it.
+VIEWS: dict[str, Callable[["RunResult"], str]] = {}
 
 
 @dataclass(frozen=True)
@@ -139,6 +145,16 @@ class RunResult:
     stats: RunStats
     model: ModelInfo | None = None
     prompt_token_ids: tuple[int, ...] = field(default=(), repr=False)
+
+    def _repr_html_(self) -> str | None:
+        """Jupyter and VS Code notebooks: the run drawn inline (see VIEWS)."""
+        show = VIEWS.get("html")
+        return None if show is None else show(self)
+
+    def _repr_pretty_(self, printer, cycle: bool) -> None:
+        """IPython's terminal and a notebook's text output: a summary, not the fields."""
+        show = VIEWS.get("text")
+        printer.text(repr(self) if cycle or show is None else show(self))
 
     def to_json(self) -> dict:
         """The ``eager run --json`` document."""

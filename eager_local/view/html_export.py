@@ -152,13 +152,25 @@ def sequence_html(run: LiveRun, q: LiveSequence, theta: float, k: int) -> str:
     for i, piece in enumerate(shown_pieces(q, final)):
         h = q.entropies[i]
         cls = "tok" + (" shared" if i < q.fork_pos else "") + (" fork" if i in marks else "")
-        title = f"token {i} · H {h:.3f}" if math.isfinite(h) else f"token {i}"
+        title = esc(hover_text(run, q, i))
         spans.append(f'<span class="{cls}" data-s="{q.id}" data-i="{i}" title="{title}" '
                      f'style="background:{entropy_hex(h, theta, k)}">{esc(piece)}</span>')
     origin = "root" if q.parent is None else f"from seq {q.parent} at token {q.fork_pos}"
     return (f'<section class="seq" id="seq-{q.id}"><h3>seq {q.id} · {origin} · '
             f'{esc(q.finish_reason or "live")} · {len(q.tokens)} tokens</h3>'
             f'<div class="tokens">{"".join(spans)}</div></section>')
+
+
+def hover_text(run: LiveRun, q: LiveSequence, i: int, shown: int = 5) -> str:
+    """A token's tooltip: its entropy and its most likely candidates (readable without
+    JavaScript, as in a notebook cell whose scripts do not run)."""
+    h = q.entropies[i]
+    lines = [f"token {i} · H {h:.3f}" if math.isfinite(h) else f"token {i}"]
+    cands = q.candidates[i] if q.candidates and i < len(q.candidates) else None
+    for t, p in (cands or ())[:shown]:
+        mark = "▸" if t == q.tokens[i] else " "
+        lines.append(f"{mark} {p:.3f} {run.vocab.get(t, f'#{t}')!r}")
+    return "\n".join(lines)
 
 
 def inspector_data(run: LiveRun) -> dict:
