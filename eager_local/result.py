@@ -113,6 +113,8 @@ class RunStats:
     """Time spent inside the engine's decode calls (shared the same way)."""
     steps: int = 0
     """Batched decode steps after the prompt."""
+    cached_prompt_tokens: int = 0
+    """Prompt tokens copied from the prefix cache (or a run holding them) instead of decoded."""
 
     def add_costs(self, other: "RunStats") -> "RunStats":
         """These stats with ``other``'s costs added: decoded tokens, time and steps

@@ -309,6 +309,8 @@ class LlamaEngine:
             return
         self.native.context.clear()
         self._held[:] = 0
+        if getattr(self, "prefix_cache", None) is not None:
+            self.prefix_cache.forget()  # its cells are gone
 
 
 
