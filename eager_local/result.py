@@ -189,6 +189,7 @@ class RunResult:
                 "wall_s": round(self.stats.wall_s, 4),
                 "decode_s": round(self.stats.decode_s, 4),
                 "steps": self.stats.steps,
+                "cached_prompt_tokens": self.stats.cached_prompt_tokens,
             },
         }
 
@@ -238,6 +239,7 @@ class RunResult:
             wall_s=float(st["wall_s"]),
             decode_s=float(st.get("decode_s", 0.0)),
             steps=int(st.get("steps", 0)),
+            cached_prompt_tokens=int(st.get("cached_prompt_tokens", 0)),  # absent before the prefix cache
         )
         m = doc.get("model")
         p = doc["params"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from eager_local.api import Model
+from eager_local.decoding.prefix_cache import attach
 from eager_local.engine.fake import FakeEngine, hashed_script
 from eager_local.errors import ModelError
 from eager_local.models.registry import ModelSpec
@@ -36,8 +37,9 @@ def fake_engine(delay: float = 0.0, eog=(1,)) -> FakeEngine:
     return engine
 
 
-def fake_loader(delay: float = 0.0, n_ctx: int = 4096, eog=(1,)):
-    """A loader like eager_local.api.load: 'fake' loads, anything else is missing."""
+def fake_loader(delay: float = 0.0, n_ctx: int = 4096, eog=(1,), prefix_cache: bool = False):
+    """A loader like eager_local.api.load: 'fake' loads, anything else is missing
+    (``prefix_cache``: with a prefix cache, as ``load`` gives by default)."""
     loads = []
 
     def load(spec):
@@ -46,17 +48,19 @@ def fake_loader(delay: float = 0.0, n_ctx: int = 4096, eog=(1,)):
             raise ModelError(f"unknown model alias {spec!r} (known: fake)")
         engine = fake_engine(delay, eog)
         engine.n_ctx = n_ctx
+        if prefix_cache:
+            attach(engine)
         return Model(ModelSpec(alias="fake"), engine, ModelInfo("fake", "/models/fake.gguf", None))
 
     load.loads = loads
     return load
 
 
-def make_app(delay: float = 0.0, n_ctx: int = 4096, eog=(1,), **kw):
+def make_app(delay: float = 0.0, n_ctx: int = 4096, eog=(1,), prefix_cache: bool = False, **kw):
     """The TUI over the fake model, with timings hidden (snapshots stay stable)."""
     from tui.app import EagerApp
 
     kw.setdefault("settings", SETTINGS)
     kw.setdefault("prompt", "Once upon a time")
-    return EagerApp(loader=fake_loader(delay, n_ctx, eog), choices=CHOICES, model="fake",
+    return EagerApp(loader=fake_loader(delay, n_ctx, eog, prefix_cache), choices=CHOICES, model="fake",
                     show_rates=False, **kw)
