@@ -26,7 +26,7 @@ def register(sub) -> None:
     p.add_argument("--target-seqs", type=float, metavar="X", help="θ gives about X sequences per prompt (default 8)")
     p.add_argument("--long-prompt-tokens", type=int, metavar="N", help="shared prompt of the memory section")
     p.add_argument("--seed", type=int, help="base seed (default 0)")
-    p.add_argument("--only", choices=("eval-throughput",), help="run one section only")
+    p.add_argument("--only", choices=("eval-throughput", "prefix-cache"), help="run one section only")
     add_model_args(p)
     p.set_defaults(func=main)
 
@@ -59,9 +59,10 @@ def main(args) -> int:
     model = load_model_from_args(args, hash_file=False)
     try:
         if args.only:
-            from ..bench.throughput import run_section
+            from ..bench import prefix_cache, throughput
 
-            fig = run_section(model, cfg)
+            section = prefix_cache if args.only == "prefix-cache" else throughput
+            fig = section.run_section(model, cfg)
         else:
             fig = run_bench(model, cfg)
     finally:
