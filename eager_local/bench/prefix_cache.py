@@ -107,17 +107,3 @@ def prefix_cache_lines(fig: PrefixCacheFigures | None) -> list[str]:
                  f"warm requests {fig.warm_vs_llama:.2f}× Llama's speed")
     return lines
 
-
-def run_section(model, cfg, log=None):
-    """Only this section (``eager bench --only prefix-cache``)."""
-    import sys
-    from dataclasses import asdict
-
-    from .common import load_average
-    from .figures import Figures
-
-    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
-    t0, load0 = time.perf_counter(), load_average()
-    fig = prefix_cache_section(model, log)
-    return Figures(config=asdict(cfg), model=str(model.info.path), n_threads=model.engine.n_threads,
-                   prefix_cache=fig, wall_s=time.perf_counter() - t0, load_average=(load0, load_average()))

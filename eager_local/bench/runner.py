@@ -30,10 +30,9 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..decoding import sampling
+from ..decoding import prefix_cache, sampling
 from . import prefix_cache as bench_prefix_cache
 from . import throughput
-from ..decoding import prefix_cache
 from .common import calibrate, load_average
 from .figures import (EagerFigures, Figures, HighLevelFigures, MemoryFigures, SamplingFigures,
                             ShapeFigures, format_table, write_json)
@@ -135,6 +134,15 @@ def run_bench(model, cfg: BenchConfig, log=None) -> Figures:
                    shapes=tuple(shapes), sampling=tuple(samp), highlevel=highlevel, eager=eager,
                    memory=memory, throughput=section6, prefix_cache=section_p, notes=tuple(notes),
                    wall_s=time.perf_counter() - t0, load_average=(load0, load_average()))
+
+
+def run_prefix_cache(model, cfg: BenchConfig, log=None) -> Figures:
+    """Only section P (``eager bench --only prefix-cache``)."""
+    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    t0, load0 = time.perf_counter(), load_average()
+    fig = bench_prefix_cache.prefix_cache_section(model, log)
+    return Figures(config=asdict(cfg), model=str(model.info.path), n_threads=model.engine.n_threads,
+                   prefix_cache=fig, wall_s=time.perf_counter() - t0, load_average=(load0, load_average()))
 
 
 # sections --------------------------------------------------------------------

@@ -58,11 +58,14 @@ def main(args) -> int:
         args.json = str(check_output_path(args.json, "--json output", "a file name ending in .json"))
     model = load_model_from_args(args, hash_file=False)
     try:
-        if args.only:
-            from ..bench import prefix_cache, throughput
+        if args.only == "prefix-cache":
+            from ..bench.runner import run_prefix_cache
 
-            section = prefix_cache if args.only == "prefix-cache" else throughput
-            fig = section.run_section(model, cfg)
+            fig = run_prefix_cache(model, cfg)
+        elif args.only:
+            from ..bench.throughput import run_section
+
+            fig = run_section(model, cfg)
         else:
             fig = run_bench(model, cfg)
     finally:
