@@ -317,6 +317,8 @@ class Scheduler:
         for i in range(0, len(tokens), nb):
             chunk = [Row(run, None, slot, t, start + i + j, False) for j, t in enumerate(tokens[i : i + nb])]
             scores, seconds = model_call(self.engine, chunk, copy=False)
+            while scores is None and self._evict():  # cached prefixes give way first
+                scores, seconds = model_call(self.engine, chunk, copy=False)
             charge(chunk, seconds, scores is not None)
             if scores is None:
                 raise ContextError(

@@ -187,3 +187,21 @@ def test_clearing_the_engine_empties_its_cache():
     eng.clear()
     assert not prefix_cache.of(eng).entries
     assert run(eng, HISTORY)[-1].result.stats.cached_prompt_tokens == 0
+
+
+def test_a_fork_by_hand_and_a_continued_run_beside_cached_prefixes():
+    """Resumed runs (a fork by hand) copy nothing from the cache and keep nothing in it;
+    with cached prefixes filling the context, they still run as they do cold."""
+    from eager_local.decoding.controller import fork_by_hand
+
+    prompt = HISTORY + "user: nine?"
+    n_ctx = len(fake().prompt_tokens(prompt)) + 4 * 12 + 8
+    results = []
+    for eng in (fake(n_ctx=n_ctx), cached_engine(n_ctx=n_ctx)):
+        result = run(eng, prompt, method="eager")[-1].result
+        run(eng, HISTORY + "user: ten?", method="parallel")  # more cached prefixes
+        q = result.sequences[0]
+        events = list(fork_by_hand(eng, result, q.id, 2, (q.tokens[2] + 1) % V))
+        results.append(same(events))
+        assert eng.used_cells == Scheduler(eng).kv_cells()  # the cached prefixes alone (or nothing)
+    assert results[0] == results[1]
