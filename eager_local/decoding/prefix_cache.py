@@ -40,8 +40,6 @@ class Entry:
     """Its tokens: the cells at positions 0 … len - 1."""
     spans: list[Span]
     """Its cells by owner (see module docstring)."""
-    nodes: tuple
-    """The tree nodes whose ids name its generated cells (held so no id is reused)."""
     used: int
     """When it was last made or copied (larger: more recent)."""
 
@@ -77,13 +75,13 @@ class PrefixCache:
         entry, n = self.lookup(tokens, len(tokens))
         return entry is not None and n == len(tokens)
 
-    def add(self, seq: int, tokens: list[int], spans: list[Span], nodes: tuple) -> list[int]:
+    def add(self, seq: int, tokens: list[int], spans: list[Span]) -> list[int]:
         """Record the entry held by ``seq``; entries it makes redundant (their tokens a prefix
         of its own) leave the index. Returns those entries' sequence ids (to free)."""
         gone = [s for s in self.tree.prefixes(tokens)]
         for s in gone:
             self.drop(s)
-        self.entries[seq] = Entry(seq, tuple(tokens), spans, nodes, next(self._clock))
+        self.entries[seq] = Entry(seq, tuple(tokens), spans, next(self._clock))
         self.tree.insert(tokens, seq)
         return gone
 
@@ -118,18 +116,19 @@ def of(engine) -> PrefixCache | None:
     return getattr(engine, "prefix_cache", None)
 
 
-def generated_spans(tree, n_prompt: int, owner: int, seqs=None) -> tuple[list[Span], list]:
+def generated_spans(tree, n_prompt: int, owner: int, seqs=None) -> list[Span]:
     """The generated cells that ``seqs`` (default: every sequence in the cache) hold, as
-    spans named ``(owner, id(node))``, and the nodes named. A sequence owns its cells from
-    ``kv_base`` to ``decoded`` and shares its ``kv_parent``'s below (tree.kv_cells)."""
-    spans, nodes = [], []
+    spans named ``(owner, kind, sequence id)``. A sequence owns its cells from ``kv_base``
+    to ``decoded`` and shares its ``kv_parent``'s below (tree.kv_cells)."""
+    scaffolds = {id(s) for s in tree.scaffolds}  # a continued tree's: ids of their own
+    spans = []
     for q in (tree.sequences + tree.scaffolds) if seqs is None else seqs:
         if seqs is None and q.slot < 0:
             continue
         node, upto = q, q.decoded
         while node is not None:
             if upto > node.kv_base:
-                spans.append(((owner, id(node)), n_prompt + node.kv_base, n_prompt + upto))
-                nodes.append(node)
+                kind = "scaffold" if id(node) in scaffolds else "sequence"
+                spans.append(((owner, kind, node.id), n_prompt + node.kv_base, n_prompt + upto))
             node, upto = node.kv_parent, node.kv_base
-    return spans, nodes
+    return spans

@@ -135,7 +135,7 @@ class Scheduler:
         for run in self.active:
             held = run.prompt_held()
             own = [(o, a, min(b, held)) for o, a, b in self._prompt_cells[run.run_id] if a < held]
-            gen, _ = prefix_cache.generated_spans(run.tree, run.n_prompt, self._owner[run.run_id])
+            gen = prefix_cache.generated_spans(run.tree, run.n_prompt, self._owner[run.run_id])
             for owner, a, b in own + gen:
                 spans.setdefault(owner, []).append((a, b))
         for owner, a, b in (self.cache.spans() if self.cache is not None and cached else ()):
@@ -338,8 +338,8 @@ class Scheduler:
             return
         seq = self.slots.take()
         self.engine.copy_seq(q.slot, seq, len(tokens))
-        gen, nodes = prefix_cache.generated_spans(run.tree, run.n_prompt, self._owner[run.run_id], [q])
-        for old in self.cache.add(seq, tokens, self._prompt_cells[run.run_id] + gen, tuple(nodes)):
+        gen = prefix_cache.generated_spans(run.tree, run.n_prompt, self._owner[run.run_id], [q])
+        for old in self.cache.add(seq, tokens, self._prompt_cells[run.run_id] + gen):
             self._free(old)  # a shorter prefix of the same tokens
         self._fit_cache()
 
