@@ -89,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     rss_start = rss_bytes()
-    model = load(args.model, n_ctx=args.n_ctx, n_threads=args.threads, hash_file=False)
+    # each run must leave the KV cache empty and its ids free: the prefix cache would keep them on purpose
+    model = load(args.model, n_ctx=args.n_ctx, n_threads=args.threads, hash_file=False, prefix_cache=False)
     watch = SeqWatch(model.engine)
     base = Settings(method=args.method, theta=args.theta, max_seqs=args.max_seqs,
                     max_new_tokens=args.max_new_tokens)

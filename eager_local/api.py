@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from .decoding.controller import collect, fork_by_hand, generate
+from .decoding.prefix_cache import attach as attach_cache
 from .decoding.scheduler import Scheduler, for_concurrency
 from .errors import ModelError, PromptError, SettingsError
 from .events import Event, RunFinished
@@ -207,6 +208,8 @@ def check_load_options(
     n_seq_max: int = MAX_SEQUENCES,
     n_threads: int | None = None,
     n_gpu_layers: int | None = None,
+    prefix_cache: bool = True,
+    prefix_cache_cells: int | None = None,
 ) -> None:
     """Refuse ``load`` options out of range (before anything is loaded)."""
     if n_ctx is not None and (not isinstance(n_ctx, int) or n_ctx < 64):
@@ -218,6 +221,11 @@ def check_load_options(
                             f"this machine has {os.cpu_count()} cores")
     if n_gpu_layers is not None and (not isinstance(n_gpu_layers, int) or n_gpu_layers < -1):
         raise SettingsError(f"⟨n_gpu_layers⟩ must be -1 (all), 0 (none) or a count (got {n_gpu_layers!r})")
+    if not isinstance(prefix_cache, bool):
+        raise SettingsError(f"⟨prefix_cache⟩ must be True or False (got {prefix_cache!r})")
+    if prefix_cache_cells is not None and (isinstance(prefix_cache_cells, bool)
+                                           or not isinstance(prefix_cache_cells, int) or prefix_cache_cells < 0):
+        raise SettingsError(f"⟨prefix_cache_cells⟩ must be a count of KV cells, 0 or more (got {prefix_cache_cells!r})")
 
 
 def load(
@@ -228,8 +236,14 @@ def load(
     n_threads: int | None = None,
     n_seq_max: int = 256,
     hash_file: bool = True,
+    prefix_cache: bool = True,
+    prefix_cache_cells: int | None = None,
 ) -> Model:
-    """Load a registry alias, a .gguf path, or (None) the registry's default model."""
+    """Load a registry alias, a .gguf path, or (None) the registry's default model.
+
+    ``prefix_cache``: finished runs' prompts and sequences stay in the KV cache, and a
+    later prompt that begins alike copies them (decoding/prefix_cache.py), at most
+    ``prefix_cache_cells`` cells beyond the live runs' (None: what the context has spare)."""
     from .engine.llama import LlamaEngine, gpu_offload_supported
     from .models.model_file import check_generative, sha256_of
 
@@ -237,7 +251,8 @@ def load(
         raise ModelError(f"model must be an alias or a path, not {type(model).__name__} ({model!r})")
     if model is not None and not os.fspath(model).strip():
         raise ModelError("the model name is empty: give a registry alias or a .gguf path (or leave ⟨model⟩ out)")
-    check_load_options(n_ctx=n_ctx, n_seq_max=n_seq_max, n_threads=n_threads, n_gpu_layers=n_gpu_layers)
+    check_load_options(n_ctx=n_ctx, n_seq_max=n_seq_max, n_threads=n_threads, n_gpu_layers=n_gpu_layers,
+                       prefix_cache=prefix_cache, prefix_cache_cells=prefix_cache_cells)
     spec = load_registry().get(os.fspath(model) if model is not None else None)
     if spec.n_gpu_layers is not None and spec.n_gpu_layers < -1:
         raise SettingsError(f"n_gpu_layers of {spec.alias!r} in {spec.origin} must be -1, 0 or a count")
@@ -258,6 +273,8 @@ def load(
     try:
         check_outputs_finite(engine, path)
         sha = sha256_of(path) if hash_file else None
+        if prefix_cache:
+            attach_cache(engine, prefix_cache_cells)
     except BaseException:
         engine.close()
         raise

@@ -119,6 +119,8 @@ class RunStats:
     """Time spent inside the engine's decode calls (shared the same way)."""
     steps: int = 0
     """Batched decode steps after the prompt."""
+    cached_prompt_tokens: int = 0
+    """Prompt tokens copied from the prefix cache (or a run holding them) instead of decoded."""
 
     def add_costs(self, other: "RunStats") -> "RunStats":
         """These stats with ``other``'s costs added: decoded tokens, time and steps
@@ -203,6 +205,7 @@ class RunResult:
                 "wall_s": round(self.stats.wall_s, 4),
                 "decode_s": round(self.stats.decode_s, 4),
                 "steps": self.stats.steps,
+                "cached_prompt_tokens": self.stats.cached_prompt_tokens,
             },
         }
 
@@ -252,6 +255,7 @@ class RunResult:
             wall_s=float(st["wall_s"]),
             decode_s=float(st.get("decode_s", 0.0)),
             steps=int(st.get("steps", 0)),
+            cached_prompt_tokens=int(st.get("cached_prompt_tokens", 0)),  # absent before the prefix cache
         )
         m = doc.get("model")
         p = doc["params"]

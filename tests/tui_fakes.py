@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from eager_local.api import Model
+from eager_local.decoding.prefix_cache import attach
 from eager_local.engine.fake import FakeEngine, hashed_script
 from eager_local.errors import ModelError
 from eager_local.models.registry import ModelSpec
@@ -37,9 +38,11 @@ def fake_engine(delay: float = 0.0, eog=(1,), prompt_format: str = "raw") -> Fak
     return engine
 
 
-def fake_loader(delay: float = 0.0, n_ctx: int = 4096, eog=(1,), prompt_format: str = "raw"):
+def fake_loader(delay: float = 0.0, n_ctx: int = 4096, eog=(1,), prompt_format: str = "raw",
+                prefix_cache: bool = False):
     """A loader like eager_local.api.load: 'fake' loads, anything else is missing.
-    ``prompt_format`` "chat": a chat model (the fake engine's plain transcript template)."""
+    ``prompt_format`` "chat": a chat model (the fake engine's plain transcript template);
+    ``prefix_cache``: with a prefix cache, as ``load`` gives by default."""
     loads = []
 
     def load(spec):
@@ -48,6 +51,8 @@ def fake_loader(delay: float = 0.0, n_ctx: int = 4096, eog=(1,), prompt_format: 
             raise ModelError(f"unknown model alias {spec!r} (known: fake)")
         engine = fake_engine(delay, eog, prompt_format)
         engine.n_ctx = n_ctx
+        if prefix_cache:
+            attach(engine)
         return Model(ModelSpec(alias="fake"), engine,
                      ModelInfo("fake", "/models/fake.gguf", None,
                                prompt_format="chat" if prompt_format == "chat" else None))
@@ -56,11 +61,12 @@ def fake_loader(delay: float = 0.0, n_ctx: int = 4096, eog=(1,), prompt_format: 
     return load
 
 
-def make_app(delay: float = 0.0, n_ctx: int = 4096, eog=(1,), prompt_format: str = "raw", **kw):
+def make_app(delay: float = 0.0, n_ctx: int = 4096, eog=(1,), prompt_format: str = "raw",
+             prefix_cache: bool = False, **kw):
     """The TUI over the fake model, with timings hidden (snapshots stay stable)."""
     from tui.app import EagerApp
 
     kw.setdefault("settings", SETTINGS)
     kw.setdefault("prompt", "Once upon a time")
-    return EagerApp(loader=fake_loader(delay, n_ctx, eog, prompt_format), choices=CHOICES, model="fake",
-                    show_rates=False, **kw)
+    return EagerApp(loader=fake_loader(delay, n_ctx, eog, prompt_format, prefix_cache), choices=CHOICES,
+                    model="fake", show_rates=False, **kw)

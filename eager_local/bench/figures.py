@@ -11,6 +11,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .prefix_cache import PrefixCacheFigures, prefix_cache_lines
 
 
 @dataclass(frozen=True)
@@ -196,6 +197,8 @@ class Figures:
     memory: MemoryFigures | None = None
     throughput: ThroughputFigures | None = None
     """Section 6 (bench.throughput)."""
+    prefix_cache: PrefixCacheFigures | None = None
+    """Section P (bench.prefix_cache)."""
     notes: tuple[str, ...] = ()
     wall_s: float = 0.0
     load_average: tuple = ()
@@ -228,11 +231,13 @@ class Figures:
             "passk_eager": e.passk_eager if e else None,
             "peak_kv_cells_m32": mem.peak_kv_cells if mem else None,
             **throughput_summary(self.throughput),
+            "speedup_prefix_cache_warm": self.prefix_cache.warm_speedup if self.prefix_cache else None,
+            "speedup_prefix_cache_warm_vs_llama": self.prefix_cache.warm_vs_llama if self.prefix_cache else None,
         }
 
     def to_json(self) -> dict:
         details = asdict(self)
-        for k in ("highlevel", "eager", "memory", "throughput"):  # as before: an empty object when skipped
+        for k in ("highlevel", "eager", "memory", "throughput", "prefix_cache"):  # as before: an empty object when skipped
             details[k] = details[k] or {}
         return {**self.summary(), "details": details}
 
@@ -262,6 +267,7 @@ def format_table(fig: Figures) -> str:
     L += _sampling_lines(fig)
     L += _highlevel_lines(fig) + _eager_lines(fig) + _memory_lines(fig)
     L += throughput_lines(fig.throughput)
+    L += prefix_cache_lines(fig.prefix_cache)
     L += [f"note: {n}" for n in fig.notes]
     return "\n".join(L)
 

@@ -14,6 +14,7 @@ S. sampling  old path (full logits to the host, ``eager_local.decoding.sampling`
 5. memory    M sequences forked from a long shared prompt, in a context far smaller
              than M × (prompt + suffix): peak KV cells and process RSS
 6. eval throughput  prompts decoded together vs one at a time (eager_local.bench.throughput)
+P. prefix cache  a chat's next turns warm vs cold, and against ``Llama`` (eager_local.bench.prefix_cache)
 
 The machine is shared and noisy, so every comparison is a ratio of figures taken
 side by side in the same run (measurements of 1 and 2, and of S, are interleaved;
@@ -29,6 +30,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..decoding import prefix_cache
+from . import prefix_cache as bench_prefix_cache
 from . import throughput
 from .common import calibrate, load_average
 from .figures import (EagerFigures, Figures, HighLevelFigures, MemoryFigures,
@@ -85,6 +88,7 @@ def run_bench(model, cfg: BenchConfig, log=None) -> Figures:
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     t0, load0 = time.perf_counter(), load_average()
     e = model.engine
+    cache, e.prefix_cache = prefix_cache.of(e), None  # sections 1-5 decode every prompt whole
     notes: list[str] = []
     items, fmt, checker = _dataset(model, cfg, notes)
     first = fmt.render(items[0]) if items else _fallback_prompt()
@@ -121,12 +125,24 @@ def run_bench(model, cfg: BenchConfig, log=None) -> Figures:
     # 5: memory
     log(f"[5] memory: M={cfg.max_seqs} from a ~{cfg.long_prompt_tokens}-token shared prompt")
     memory = _memory(model, cfg)
+    e.prefix_cache = cache
     # 6: eval throughput, with section 4's θ
     section6 = throughput.eval_throughput(model, cfg, eager.theta, log) if eager else None
+    # P: the prefix cache (skipped with --no-prefix-cache)
+    section_p = bench_prefix_cache.prefix_cache_section(model, log) if cache is not None else None
     return Figures(config=asdict(cfg), model=str(model.info.path), n_threads=e.n_threads,
                    shapes=tuple(shapes), sampling=tuple(samp), highlevel=highlevel, eager=eager,
-                   memory=memory, throughput=section6, notes=tuple(notes),
+                   memory=memory, throughput=section6, prefix_cache=section_p, notes=tuple(notes),
                    wall_s=time.perf_counter() - t0, load_average=(load0, load_average()))
+
+
+def run_prefix_cache(model, cfg: BenchConfig, log=None) -> Figures:
+    """Only section P (``eager bench --only prefix-cache``)."""
+    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    t0, load0 = time.perf_counter(), load_average()
+    fig = bench_prefix_cache.prefix_cache_section(model, log)
+    return Figures(config=asdict(cfg), model=str(model.info.path), n_threads=model.engine.n_threads,
+                   prefix_cache=fig, wall_s=time.perf_counter() - t0, load_average=(load0, load_average()))
 
 
 # sections --------------------------------------------------------------------

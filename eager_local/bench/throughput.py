@@ -49,6 +49,7 @@ def _method(model, cfg, items, fmt, checker, method, M, theta) -> MethodFigures:
                 for i in range(len(items))]
     passes, results = {}, {}
     for c in (1, "auto", "auto, unshared"):
+        model.engine.clear()  # each pass starts with nothing cached
         t0 = time.perf_counter()
         results[c] = _run_unshared(model, prompts, settings) if c == "auto, unshared" else \
             model.run_many(prompts, settings, concurrency=c)

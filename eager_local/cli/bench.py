@@ -26,7 +26,7 @@ def register(sub) -> None:
     p.add_argument("--target-seqs", type=float, metavar="X", help="θ gives about X sequences per prompt (default 8)")
     p.add_argument("--long-prompt-tokens", type=int, metavar="N", help="shared prompt of the memory section")
     p.add_argument("--seed", type=int, help="base seed (default 0)")
-    p.add_argument("--only", choices=("eval-throughput",), help="run one section only")
+    p.add_argument("--only", choices=("eval-throughput", "prefix-cache"), help="run one section only")
     add_model_args(p)
     p.set_defaults(func=main)
 
@@ -58,7 +58,11 @@ def main(args) -> int:
         args.json = str(check_output_path(args.json, "--json output", "a file name ending in .json"))
     model = load_model_from_args(args, hash_file=False)
     try:
-        if args.only:
+        if args.only == "prefix-cache":
+            from ..bench.runner import run_prefix_cache
+
+            fig = run_prefix_cache(model, cfg)
+        elif args.only:
             from ..bench.throughput import run_section
 
             fig = run_section(model, cfg)

@@ -31,6 +31,11 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--gpu-layers", "-ngl", "--n-gpu-layers", dest="gpu_layers", type=int, metavar="N",
                    help="layers to offload to the GPU, -1 = all (default: models.toml, else all when llama.cpp has a GPU backend)")
     g.add_argument("--threads", "-t", type=int, metavar="N", help="CPU threads (default: all cores)")
+    g.add_argument("--no-prefix-cache", dest="prefix_cache", action="store_false",
+                   help="decode every prompt in full (default: finished runs' prompts and sequences stay "
+                        "in the KV cache and later prompts that begin alike copy them)")
+    g.add_argument("--prefix-cache-cells", type=int, metavar="N",
+                   help="most KV cells the prefix cache holds beyond live runs' (default: what the context has spare)")
     g.add_argument("--quiet", action="store_true", help="no notes on stderr (what the model got from its file)")
     g.add_argument("--verbose", "-v", action="store_true", help="show llama.cpp's own log on stderr")
 
@@ -97,7 +102,9 @@ def load_options(args) -> dict:
     """The ``load`` options of the model arguments, checked before anything loads."""
     from ..api import check_load_options
 
-    options = dict(n_ctx=args.n_ctx, n_gpu_layers=args.gpu_layers, n_threads=args.threads)
+    options = dict(n_ctx=args.n_ctx, n_gpu_layers=args.gpu_layers, n_threads=args.threads,
+                   prefix_cache=getattr(args, "prefix_cache", True),
+                   prefix_cache_cells=getattr(args, "prefix_cache_cells", None))
     check_load_options(**options)
     return options
 

@@ -110,6 +110,10 @@ class RunState:
         """Prompt tokens in the cache so far (the prompt is prefilled in chunks)."""
         self.prefix_decided = False
         """True once the scheduler has decided whether this run copies a prefix."""
+        self.cached_prompt = 0
+        """Prompt tokens copied from the cache or another run instead of decoded."""
+        self.keep: Callable[["RunState", LiveSequence], None] | None = None
+        """Called with a sequence that ends, before its cells go (the scheduler's prefix cache)."""
         self.seeded = False
         """True once the first sequences exist (after the prompt's last chunk)."""
         self.decoded = 0
@@ -279,6 +283,8 @@ class RunState:
         q.finish_reason = reason
         self.pending.pop(q.id, None)
         if q.slot >= 0:
+            if self.keep is not None:
+                self.keep(self, q)
             self.engine.remove_seq(q.slot)
             self.slots.give(q.slot)
             q.slot = -1
@@ -298,6 +304,7 @@ class RunState:
             wall_s=self.wall_s,
             decode_s=self.decode_s,
             steps=self.steps,
+            cached_prompt_tokens=self.cached_prompt,
         )
         if self.resume is not None:
             stats = stats.add_costs(self.resume.stats)

@@ -15,7 +15,10 @@ One step (``events``):
    one run never pushes another's sequences out of the cache; a run that cannot fit
    even alone runs alone, and the ``context_full`` policy applies within it. A run whose
    prompt begins like one already in the cache (an evaluation's few-shot exemplars)
-   copies those cells instead of decoding them again (``prefix.share_prefix``);
+   copies those cells instead of decoding them again (``prefix.share_prefix``), and so does
+   a run whose prompt begins like a prefix cached by an earlier run (``prefix_cache``:
+   a sequence that ends leaves its cells there; they give way, least recently used
+   first, whenever a live run needs sequence ids or cells);
 3. ``batch_rows``: one row per live sequence of every run, then at most ``n_batch``
    prompt tokens of the runs still prefilling (a prompt is prefilled in chunks between
    decode steps, so live runs wait for one chunk at most);
@@ -46,6 +49,7 @@ from ..result import ModelInfo, RunResult
 from ..settings import Settings
 from .admission import cells_needed, choose_victim, first_rows, ids_needed
 from .batch import Row, by_run, charge, model_call, share
+from . import prefix_cache
 from .prefix import share_prefix, union_length
 from .run_state import RunState, Start, check_budget
 
@@ -72,7 +76,9 @@ class Scheduler:
                  target_rows: int | None = None, share_prefixes: bool = True) -> None:
         self.engine = engine
         self.share_prefixes = share_prefixes
-        """Copy a prompt's prefix from a run that holds it (False: every run prefills all)."""
+        """Copy a prompt's prefix from a run or the cache (False: every run prefills all)."""
+        self.cache = prefix_cache.of(engine) if share_prefixes else None
+        """The engine's prefix cache (None: none attached, or sharing is off)."""
         self.max_active = max_active
         """Most runs decoding at once (None: as many as fit)."""
         self.target_rows = target_rows
@@ -86,9 +92,11 @@ class Scheduler:
         """Runs not finished yet, by id (a finished run is dropped: its result went out)."""
         self._next_id = 0
         self._reserved: dict[int, tuple[list[int], int]] = {}  # run id -> (sequence ids, cells)
-        self._prompt_cells: dict[int, list[tuple[int, int, int]]] = {}
-        """Run id -> its prompt's cells as (owner run id, first position, end): a shared
-        prefix's cells belong to the run that decoded them (for ``kv_cells``)."""
+        self._prompt_cells: dict[int, list[tuple[object, int, int]]] = {}
+        """Run id -> its prompt's cells as (owner, first position, end): a shared prefix's
+        cells belong to the run that decoded them (for ``kv_cells``)."""
+        self._owner: dict[int, int] = {}
+        """Run id -> the name of the cells it decodes (``prefix_cache.OWNERS``)."""
         self._streams: weakref.WeakSet = weakref.WeakSet()  # events() generators handed out
         self.closed = False
         """True after ``close()``."""
@@ -108,6 +116,7 @@ class Scheduler:
                        cancel=cancel, resume=resume, warnings=warnings, prefill_now=self._prefill_now,
                        start_from=start_from)
         run.run_id, self._next_id = self._next_id, self._next_id + 1
+        run.keep = self._keep if self.cache is not None and resume is None else None
         self.runs[run.run_id] = run
         self.waiting.append(run)
         return run.run_id
@@ -119,17 +128,19 @@ class Scheduler:
         if run is not None:
             run.stop.set()
 
-    def kv_cells(self) -> int:
-        """Cells the active runs hold now (what the engine's cache holds): a prompt prefix
-        that several runs share is counted once."""
-        total, spans = 0, {}
+    def kv_cells(self, cached: bool = True) -> int:
+        """Cells the active runs and the cached prefixes hold now (what the engine's cache
+        holds): cells that several share are counted once. ``cached`` False: the runs' alone."""
+        spans: dict[object, list[tuple[int, int]]] = {}
         for run in self.active:
             held = run.prompt_held()
-            total += run.kv_cells() - held
-            for owner, a, b in self._prompt_cells[run.run_id]:
-                if a < held:
-                    spans.setdefault(owner, []).append((a, min(b, held)))
-        return total + sum(union_length(v) for v in spans.values())
+            own = [(o, a, min(b, held)) for o, a, b in self._prompt_cells[run.run_id] if a < held]
+            gen = prefix_cache.generated_spans(run.tree, run.n_prompt, self._owner[run.run_id])
+            for owner, a, b in own + gen:
+                spans.setdefault(owner, []).append((a, b))
+        for owner, a, b in (self.cache.spans() if self.cache is not None and cached else ()):
+            spans.setdefault(owner, []).append((a, b))
+        return sum(union_length(v) for v in spans.values())
 
     def events(self) -> Iterator[tuple[int, Event]]:
         """Run everything queued (and whatever is added meanwhile) to the end."""
@@ -147,14 +158,34 @@ class Scheduler:
         self.closed = True
 
     def _events(self) -> Iterator[tuple[int, Event]]:
-        self.engine.clear()
+        self._begin()
         try:
             while self.waiting or self.active:
                 yield from self.retire()
                 yield from self.admit()
                 yield from self.step()
         finally:
-            self.engine.clear()  # the engine is reusable whatever happened
+            self._end()  # the engine is reusable whatever happened
+
+    def _begin(self) -> None:
+        """The engine holds the cached prefixes and nothing else; their ids are not free."""
+        held = self.cache.ids() if self.cache is not None else set()
+        if held:
+            for seq in set(range(self.engine.n_seq_max)) - held:
+                self.engine.remove_seq(seq)
+        else:
+            self.engine.clear()
+        self.slots = SlotPool(i for i in range(self.engine.n_seq_max) if i not in held)
+
+    def _end(self) -> None:
+        """Runs cut short leave nothing behind (cached prefixes stay: only whole tokens are there)."""
+        try:
+            for run in list(self.active):
+                self._release(run)
+        except Exception:  # a closed engine, say: start again from nothing
+            if self.cache is not None:
+                self.cache.forget()
+            self.engine.clear()
 
     # 1. retire ------------------------------------------------------------------------
     def retire(self) -> Iterator[tuple[int, Event]]:
@@ -169,37 +200,46 @@ class Scheduler:
 
     def _release(self, run: RunState) -> None:
         ids, cells = self._reserved.pop(run.run_id)
-        del self._prompt_cells[run.run_id]
+        del self._prompt_cells[run.run_id], self._owner[run.run_id]
         for slot in ids:
             self.engine.remove_seq(slot)  # a run leaves nothing behind in the cache
             self.slots.give(slot)
         self.cells_free += cells
         self.active.remove(run)
         del self.runs[run.run_id]
+        self._fit_cache()  # the run's cells that entries hold are theirs alone now
 
     # 2. admit -------------------------------------------------------------------------
     def admit(self) -> Iterator[tuple[int, Event]]:
         """Start waiting runs, oldest first, while ids and cells allow."""
-        while self.waiting and self._room_for(self.waiting[0]):
+        while self.waiting and self._touch(self.waiting[0]) and self._room_for(self.waiting[0]):
             run = self.waiting.popleft()
             n_ids = min(ids_needed(run), len(self.slots))
             cells = min(cells_needed(run), self.cells_free)
             ids = [self.slots.take() for _ in range(n_ids)]
             self._reserved[run.run_id] = (ids, cells)
-            self._prompt_cells[run.run_id] = [(run.run_id, 0, run.n_prompt)]
+            self._owner[run.run_id] = owner = next(prefix_cache.OWNERS)
+            self._prompt_cells[run.run_id] = [(owner, 0, run.n_prompt)]
             self.cells_free -= cells
             run.slots = SlotPool(ids)
             self.active.append(run)
+            self._fit_cache()  # the run's reservation is its own, whatever is cached
             yield from _tagged(run, run.start())
 
     def _room_for(self, run: RunState) -> bool:
         if not self.active:
+            while self.cache is not None and len(self.slots) < ids_needed(run) and self._evict():
+                pass
             return True  # alone, a run gets whatever there is
         if self.max_active is not None and len(self.active) >= self.max_active:
             return False
         if self.target_rows is not None and self._live_rows() + first_rows(run) > self.target_rows:
             return False
-        return len(self.slots) >= ids_needed(run) and self.cells_free >= cells_needed(run)
+        if self.cells_free < cells_needed(run):
+            return False
+        while self.cache is not None and len(self.slots) < ids_needed(run) and self._evict():
+            pass  # cached prefixes give their ids to a run
+        return len(self.slots) >= ids_needed(run)
 
     def _live_rows(self) -> int:
         return sum(len(r.tree.live()) if r.seeded else first_rows(r) for r in self.active)
@@ -225,7 +265,8 @@ class Scheduler:
         for run in self.active:
             if run.seeded or room <= 0:
                 continue
-            if share_prefix(run, self.active, self.engine, self._prompt_cells, self.share_prefixes) == "wait":
+            if share_prefix(run, self.active, self.engine, self._prompt_cells, self.share_prefixes,
+                            self.cache) == "wait":
                 continue
             a = run.prefilled
             b = min(run.n_prompt, a + room)
@@ -247,6 +288,8 @@ class Scheduler:
                     for row, sc in zip((r for r in chunk if r.want), scores):
                         row.scored = sc
                     break
+                if self._evict():
+                    continue  # a cached prefix gives way: try again
                 victim = choose_victim(chunk, self._reserved)
                 chunk.remove(victim)
                 rows.remove(victim)
@@ -274,11 +317,71 @@ class Scheduler:
         for i in range(0, len(tokens), nb):
             chunk = [Row(run, None, slot, t, start + i + j, False) for j, t in enumerate(tokens[i : i + nb])]
             scores, seconds = model_call(self.engine, chunk, copy=False)
+            while scores is None and self._evict():  # cached prefixes give way first
+                scores, seconds = model_call(self.engine, chunk, copy=False)
             charge(chunk, seconds, scores is not None)
             if scores is None:
                 raise ContextError(
                     f"no free KV cells for a {len(tokens)}-token prefill; the context holds {self.engine.n_ctx}"
                 )
+
+    # the prefix cache ------------------------------------------------------------------
+    def _keep(self, run: RunState, q) -> None:
+        """``q`` ends: its cells (prompt + decoded tokens) stay as a cached prefix, under a
+        sequence id no run holds, if the context has room for them."""
+        if q.finish_reason == "context_full":
+            return  # the cells are wanted now
+        tokens = run.prompt_ids + q.tokens[: q.decoded]
+        if self.cache.holds(tokens):
+            return
+        if not self.slots and not self._evict():
+            return
+        seq = self.slots.take()
+        self.engine.copy_seq(q.slot, seq, len(tokens))
+        gen = prefix_cache.generated_spans(run.tree, run.n_prompt, self._owner[run.run_id], [q])
+        for old in self.cache.add(seq, tokens, self._prompt_cells[run.run_id] + gen):
+            self._free(old)  # a shorter prefix of the same tokens
+        self._fit_cache()
+
+    def _fit_cache(self) -> None:
+        """Evict cached prefixes, least recently used first, until the cells they alone hold
+        fit their bound and what the live runs may still need (their reservations) is free."""
+        if self.cache is None or not self.cache.entries:
+            return
+        while True:
+            used = self.kv_cells()
+            runs = self.kv_cells(cached=False)
+            owed = sum(max(0, self._reserved[r.run_id][1] - self._held_by(r)) for r in self.active)
+            bound = self.cache.max_cells
+            if used + owed <= self.engine.n_ctx and (bound is None or used - runs <= bound):
+                return
+            if not self._evict():
+                return  # a run alone past its reservation: the context_full policy decides
+
+    def _touch(self, run: RunState) -> bool:
+        """The cached prefix ``run`` would copy counts as used now (evicted last); True."""
+        if self.cache is not None and run.resume is None:
+            self.cache.lookup(run.prompt_ids, run.n_prompt - 1)
+        return True
+
+    def _held_by(self, run: RunState) -> int:
+        """Cells ``run`` holds, or will copy from the cache before it prefills."""
+        if run.prefix_decided or run.resume is not None:
+            return run.kv_cells()
+        return max(run.kv_cells(), min(self.cache.tree.longest(run.prompt_ids)[0], run.n_prompt - 1))
+
+    def _evict(self) -> bool:
+        """Drop the least recently used cached prefix; False when there is none."""
+        seq = self.cache.oldest() if self.cache is not None else None
+        if seq is None:
+            return False
+        self.cache.drop(seq)
+        self._free(seq)
+        return True
+
+    def _free(self, seq: int) -> None:
+        self.engine.remove_seq(seq)
+        self.slots.give(seq)
 
 
 def _tagged(run: RunState, events: Iterator[Event]):

@@ -153,3 +153,5 @@ class FakeEngine:
     def clear(self) -> None:
         self.cells.clear()
         self.hist.clear()
+        if getattr(self, "prefix_cache", None) is not None:
+            self.prefix_cache.forget()  # its cells are gone

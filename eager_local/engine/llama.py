@@ -314,6 +314,8 @@ class LlamaEngine:
             return
         self.native.context.clear()
         self._held[:] = 0
+        if getattr(self, "prefix_cache", None) is not None:
+            self.prefix_cache.forget()  # its cells are gone
 
 
 
@@ -350,6 +352,15 @@ def bare_decode_loop(engine: LlamaEngine, prompt: Sequence[int], n_seqs: int, n_
         return time.perf_counter() - t0
     finally:
         engine.clear()
+
+
+def highlevel_turns(path: str | Path, prompts: Sequence[Sequence[int]], *, max_tokens: int, n_ctx: int,
+                    n_threads: int | None = None, n_gpu_layers: int = 0) -> list[tuple[float, float]]:
+    """A chat's turns without eager-local: each prompt (token ids) completed greedily, one
+    after another, by llama-cpp-python's high-level ``Llama``, which keeps the last prompt's KV
+    and decodes only what is new. Returns (seconds to the first token, seconds in all) per prompt."""
+    return native.highlevel_turns(Path(path).expanduser(), prompts, max_tokens=max_tokens, n_ctx=n_ctx,
+                                  n_threads=int(n_threads or os.cpu_count() or 1), n_gpu_layers=n_gpu_layers)
 
 
 def highlevel_samples(path: str | Path, prompt: str, n: int, *, max_tokens: int, temperature: float, top_p: float,

@@ -347,6 +347,27 @@ def open_native(path: Path, n_gpu_layers: int, plan) -> Native:
         return Native(model, context, batch, tuple(chains), stack.pop_all())
 
 
+def highlevel_turns(path, prompts, *, max_tokens, n_ctx, n_threads, n_gpu_layers) -> list[tuple[float, float]]:
+    """(seconds to the first token, seconds in all) of each prompt (token ids), one after
+    another, greedy, with the high-level ``Llama`` (see engine.llama)."""
+    import time
+
+    backend()
+    llm = C.Llama(model_path=str(path), n_ctx=int(n_ctx), n_threads=n_threads, n_threads_batch=n_threads,
+                  n_gpu_layers=int(n_gpu_layers) if n_gpu_layers >= 0 else -1, verbose=False)
+    try:
+        out = []
+        for ids in prompts:
+            t0, first = time.perf_counter(), None
+            for _ in llm.create_completion(list(ids), max_tokens=int(max_tokens), temperature=0.0, stream=True):
+                first = first or time.perf_counter() - t0
+            total = time.perf_counter() - t0
+            out.append((first or total, total))
+        return out
+    finally:
+        llm.close()
+
+
 def highlevel_samples(path, prompt, n, *, max_tokens, temperature, top_p, seed, n_ctx, n_threads,
                       n_gpu_layers, stop=(), top_k=40, min_p=0.05) -> tuple[list[str], list[int], float]:
     """``n`` completions with llama-cpp-python's high-level ``Llama`` (see engine.llama)."""

@@ -191,6 +191,8 @@ def _check_doc(doc) -> None:
     for k in ("decode_s", "steps"):
         if k in st:
             of(st[k], int if k == "steps" else float, f"stats.{k}")
+    if "cached_prompt_tokens" in st:  # absent in files from before the prefix cache
+        count(st["cached_prompt_tokens"], "stats.cached_prompt_tokens")
     conversation = need(doc, "conversation", dict, "", optional=True)
     if conversation is not None:
         _check_conversation(conversation)

@@ -173,13 +173,15 @@ class DeltaStream:
 
 
 def usage_of(result: RunResult) -> dict:
-    """OpenAI's usage, with the tree's tokens counted once, plus the tokens decoded."""
+    """OpenAI's usage, with the tree's tokens counted once, plus the tokens decoded; the
+    prompt tokens copied from the prefix cache are OpenAI's ``cached_tokens``."""
     st = result.stats
     return {
         "prompt_tokens": st.prompt_tokens,
         "completion_tokens": st.generated_tokens,
         "total_tokens": st.prompt_tokens + st.generated_tokens,
         "decoded_tokens": st.decoded_tokens,
+        "prompt_tokens_details": {"cached_tokens": st.cached_prompt_tokens},
     }
 
 

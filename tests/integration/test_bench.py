@@ -18,6 +18,7 @@ KEYS = (
     "eager_vs_parallel_wall_ratio_auto", "eager_vs_parallel_token_ratio_auto",
     "overhead_share_m32_open", "overhead_share_m32_open_tau12", "host_rows_speedup_open",
     "host_rows_speedup_open_tau12",
+    "speedup_prefix_cache_warm", "speedup_prefix_cache_warm_vs_llama",
 )
 
 
@@ -38,7 +39,7 @@ def test_quick_bench_writes_every_figure(tiny_gguf, data, tmp_path, capsys):
                "--target-seqs", "2", "--threads", "2"])
     assert rc == 0
     table = capsys.readouterr().out
-    for section in ("1-2", "S ", "3 ", "4 ", "5 ", "6 "):
+    for section in ("1-2", "S ", "3 ", "4 ", "5 ", "6 ", "P "):
         assert f"\n{section}" in table
     doc = json.loads(out.read_text())
     for k in KEYS:
@@ -81,6 +82,19 @@ def test_quick_bench_writes_every_figure(tiny_gguf, data, tmp_path, capsys):
     assert doc["overhead_share_m32_open"] == story[0.6]["overhead_share"]
     assert doc["host_rows_speedup_open"] == pytest.approx(story[0.6]["row_us_reference"] / story[0.6]["row_us"])
     assert "open   host" in table and "Once upon a time" in table
+    p = d["prefix_cache"]  # three requests on one history: the later two find it cached
+    assert p["cached_tokens"][0] == 0 and min(p["cached_tokens"][1:]) > 0.9 * p["prompt_tokens"][0]
+    assert all(0 < f <= t for f, t in zip(p["ttft_s"], p["total_s"]))
+
+
+def test_bench_prefix_cache_section_alone(tiny_gguf, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--only", "prefix-cache", "--model", str(tiny_gguf), "--json", str(out),
+                 "--threads", "2"]) == 0
+    assert "\nP    prefix cache" in capsys.readouterr().out
+    doc = json.loads(out.read_text())
+    assert doc["speedup_prefix_cache_warm"] > 0 and doc["speedup_prefix_cache_warm_vs_llama"] > 0
+    assert len(doc["details"]["prefix_cache"]["llama_total_s"]) == 3
 
 
 def test_bench_without_the_dataset_skips_section_4(tiny_gguf, tmp_path, capsys):

@@ -220,6 +220,8 @@ SETTINGS_CASES = [
     ("stop-empty", ["--stop", ""], ["stop strings must be non-empty"]),
     ("n-ctx-too-small", ["--n-ctx", "10"], ["--n-ctx must be an integer of at least 64"]),
     ("threads-zero", ["--threads", "0"], ["--threads must be between 1 and 512"]),
+    ("prefix-cache-cells-negative", ["--prefix-cache-cells", "-5"],
+     ["--prefix-cache-cells must be a count of KV cells, 0 or more (got -5)"]),
 ]
 
 
@@ -316,6 +318,7 @@ def test_api_cases(tiny_gguf, tmp_path):
     assert "alias or a path, not int" in one_line(lambda: load(3))
     assert "n_ctx must be an integer of at least 64" in one_line(lambda: load(str(tiny_gguf), n_ctx=10))
     assert "n_seq_max must be between 1 and 256" in one_line(lambda: load(str(tiny_gguf), n_seq_max=300))
+    assert "prefix_cache must be True or False" in one_line(lambda: load(str(tiny_gguf), prefix_cache="no"))
     assert "theta must be" in one_line(lambda: Settings(theta=math.nan).validate())
     model = load(str(tiny_gguf), n_ctx=256, n_threads=1, hash_file=False)
     try:

@@ -102,6 +102,23 @@ def test_chat_uses_the_models_template(chat_gguf, start_server):
     assert chat.usage.prompt_tokens == plain.usage.prompt_tokens
 
 
+def test_a_second_chat_turn_finds_the_first_in_the_prefix_cache(chat_gguf, start_server):
+    """A chat's next turn: its prompt (the template over the history and the answer)
+    begins like the first turn's prompt and answer, which the prefix cache kept."""
+    cl = start_server(chat_gguf).client()
+    msgs = [{"role": "system", "content": "the cat is on the mat and the dog is on the rug " * 3},
+            {"role": "user", "content": "where is the cat"}]
+    first = cl.chat.completions.create(model="tiny-chat.gguf", messages=msgs, max_tokens=6, temperature=0)
+    assert first.usage.prompt_tokens_details.cached_tokens == 0
+    msgs += [{"role": "assistant", "content": first.choices[0].message.content},
+             {"role": "user", "content": "and the dog"}]
+    second = cl.chat.completions.create(model="tiny-chat.gguf", messages=msgs, max_tokens=6, temperature=0)
+    cached = second.usage.prompt_tokens_details.cached_tokens
+    assert first.usage.prompt_tokens <= cached < second.usage.prompt_tokens
+    assert second.usage.model_extra["decoded_tokens"] == (second.usage.prompt_tokens - cached
+                                                         + second.usage.completion_tokens - 1)
+
+
 def test_eager_extension(plain_server):
     cl = plain_server.client()
     r = cl.completions.create(model="tiny.gguf", prompt=PROMPT, max_tokens=12, seed=1, logprobs=0,

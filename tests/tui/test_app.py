@@ -119,6 +119,22 @@ async def test_tree_picks_sequences_and_forks():
         assert "⑂ forked here" in inspect_text(app.live, app.sel, app.cursor, 80).plain
 
 
+async def test_run_again_copies_the_prompt_from_the_prefix_cache():
+    from tui.widgets.stats_bar import StatsBar
+
+    app = make_app(prefix_cache=True, prompt="Once upon a time, in a land far away, a fox")
+    async with app.run_test(size=SIZE) as pilot:
+        await run_to_end(app, pilot)
+        first = app.live.result
+        assert first.stats.cached_prompt_tokens == 0
+        assert "cached" not in app.query_one(StatsBar).render().plain
+        await run_to_end(app, pilot)
+        n = app.live.prompt_tokens
+        assert app.live.result.stats.cached_prompt_tokens == n - 1  # its last token seeds the run
+        assert app.live.result.sequences == first.sequences  # the same run, warm
+        assert f"prompt {n:,} · {n - 1:,} cached" in app.query_one(StatsBar).render().plain
+
+
 async def test_stop_mid_run_then_run_again_reuses_the_model():
     app = make_app(delay=0.01, eog=(), settings=make_app().base_settings.with_(max_new_tokens=400))
     async with app.run_test(size=SIZE) as pilot:

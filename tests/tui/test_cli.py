@@ -29,7 +29,8 @@ def test_options_fill_the_app(monkeypatch, tmp_path):
     s = seen["settings"]
     assert (s.theta, s.max_seqs, s.method) == (1.25, 5, "parallel")
     assert seen["model"] == "/m/x.gguf" and seen["load"] == str(path) and seen["prompt"] == "hi"
-    assert seen["model_obj"] == ("loaded", "some-alias", {"n_ctx": 2048, "n_gpu_layers": None, "n_threads": 1})
+    assert seen["model_obj"] == ("loaded", "some-alias", {"n_ctx": 2048, "n_gpu_layers": None, "n_threads": 1,
+                                                          "prefix_cache": True, "prefix_cache_cells": None})
 
 
 def test_bad_settings_fail_before_the_app_opens(capsys):

@@ -1,4 +1,5 @@
-"""One line of live counters: state, speed, sequences, KV cells, tokens."""
+"""One line of live counters: state, speed, sequences, KV cells, tokens (and, once a run
+has finished, the prompt tokens it found in the prefix cache)."""
 
 from __future__ import annotations
 
@@ -45,4 +46,7 @@ class StatsBar(Widget):
         kv = f"  KV {c.kv_cells}" + (f"/{run.n_ctx}" if run.n_ctx else "")
         t.append(kv + (" peak" if run.finished else ""))
         t.append(f"  tokens {c.generated_tokens} gen / {c.decoded_tokens} dec")
+        cached = run.result.stats.cached_prompt_tokens if run.result is not None else 0
+        if cached:  # the prompt tokens copied from the prefix cache instead of decoded
+            t.append(f"  prompt {run.prompt_tokens:,} · {cached:,} cached")
         return t

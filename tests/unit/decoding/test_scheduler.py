@@ -278,13 +278,15 @@ def test_the_runs_of_a_batch_share_its_time():
 
 
 def without_decoded(events):
-    """Events without the count of rows decoded (a shared prompt prefix is not decoded)."""
+    """Events without the count of rows decoded and of prompt tokens copied (a shared
+    prompt prefix is copied, not decoded)."""
     out = []
     for ev in events:
         if isinstance(ev, StepFinished):
             ev = replace(ev, decoded_tokens=0)
         if isinstance(ev, RunFinished):
-            ev = replace(ev, result=replace(ev.result, stats=replace(ev.result.stats, decoded_tokens=0)))
+            ev = replace(ev, result=replace(ev.result, stats=replace(ev.result.stats, decoded_tokens=0,
+                                                                    cached_prompt_tokens=0)))
         out.append(ev)
     return out
 
