@@ -14,7 +14,7 @@ from .settings import Settings
 
 _SETTING_NAMES = frozenset(Settings.__dataclass_fields__)
 
-FINISH_REASONS = ("eog", "stop", "length", "context_full", "cancelled")
+FINISH_REASONS = ("eog", "stop", "length", "context_full", "cancelled", "pruned", "consensus")
 
 
 @dataclass(frozen=True)
@@ -113,6 +113,8 @@ class RunStats:
     """Time spent inside the engine's decode calls (shared the same way)."""
     steps: int = 0
     """Batched decode steps after the prompt."""
+    prune_threshold: float | None = None
+    """s (nats) that online pruning used; None without pruning or before the warm-up ended."""
 
     def add_costs(self, other: "RunStats") -> "RunStats":
         """These stats with ``other``'s costs added: decoded tokens, time and steps
@@ -187,6 +189,7 @@ class RunResult:
                 "wall_s": round(self.stats.wall_s, 4),
                 "decode_s": round(self.stats.decode_s, 4),
                 "steps": self.stats.steps,
+                **({} if self.stats.prune_threshold is None else {"prune_threshold": self.stats.prune_threshold}),
             },
         }
 
@@ -236,6 +239,7 @@ class RunResult:
             wall_s=float(st["wall_s"]),
             decode_s=float(st.get("decode_s", 0.0)),
             steps=int(st.get("steps", 0)),
+            prune_threshold=None if st.get("prune_threshold") is None else float(st["prune_threshold"]),
         )
         m = doc.get("model")
         p = doc["params"]

@@ -18,6 +18,7 @@ from ..engine.base import Engine, SlotPool
 from ..errors import ContextError, PromptError, SettingsError
 from ..method import branch_region
 from . import continuation, sampling
+from .pruner import Pruner
 from ..events import (
     Event,
     Forked,
@@ -120,6 +121,8 @@ class RunState:
         """This run's share of the steps' time."""
         self.peak_kv = 0
         self.steps = 0
+        self.pruner = Pruner(settings, model and model.think) if settings.prune == "confidence" else None
+        """Online confidence pruning (None: off)."""
         self.t0 = time.perf_counter()
 
     # the run's life ---------------------------------------------------------
@@ -232,6 +235,10 @@ class RunState:
                 yield from self.take(child, c, h, top2, cands)
             else:
                 yield from self.take(q, sc.draw(self.rng), h, top2, cands)
+        if self.pruner is not None and self.pruner.agreed(self.tree.sequences):
+            # the finished sequences already agree: the rest would not change the vote
+            for q in self.tree.live():
+                yield from self.finish(q, "consensus")
 
     def fork(self, parent: LiveSequence, pos: int, entropy: float, parent_token: int,
              child_token: int, kv_source: LiveSequence, manual: bool = False) -> Iterator[Event]:
@@ -262,6 +269,8 @@ class RunState:
             yield from self.finish(q, "stop")
         elif len(q.tokens) >= self.settings.max_new_tokens:
             yield from self.finish(q, "length")
+        elif self.pruner is not None and self.pruner.prunes(q):
+            yield from self.finish(q, "pruned")  # its last W tokens fell below s
         else:
             self.pending[q.id] = tok
 
@@ -285,6 +294,8 @@ class RunState:
         tail = q.decoder.decode(b"", final=True)
         if tail and reason != "stop":
             q.text += tail
+        if self.pruner is not None:
+            self.pruner.finished(q)
         yield SequenceFinished(q.id, reason, len(q.tokens), q.text)
 
     # the result -------------------------------------------------------------
@@ -298,6 +309,7 @@ class RunState:
             wall_s=self.wall_s,
             decode_s=self.decode_s,
             steps=self.steps,
+            prune_threshold=self.pruner.threshold if self.pruner is not None else None,
         )
         if self.resume is not None:
             stats = stats.add_costs(self.resume.stats)

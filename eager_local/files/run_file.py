@@ -16,7 +16,7 @@ from pathlib import Path
 from ..errors import EagerError, OutputError
 from ..settings import Settings
 
-FINISH_REASONS = ("eog", "stop", "length", "context_full", "cancelled")
+FINISH_REASONS = ("eog", "stop", "length", "context_full", "cancelled", "pruned", "consensus")
 _SETTING_NAMES = frozenset(Settings.__dataclass_fields__)
 #: the load values reported beside the settings in ``params`` (``ModelInfo.load_params``)
 _LOAD_PARAMS = {"n_ctx": (int, None), "n_gpu_layers": (int, None), "prompt_format": (str, None),
@@ -190,6 +190,7 @@ def _check_doc(doc) -> None:
     for k in ("decode_s", "steps"):
         if k in st:
             of(st[k], int if k == "steps" else float, f"stats.{k}")
+    need(st, "prune_threshold", (float, None), "stats.", optional=True)
 
 
 def _check_sequence(s, i: int, n: int) -> None:
