@@ -14,12 +14,9 @@ sequences, the threshold s they set, and the two questions ``RunState`` asks eac
 from __future__ import annotations
 
 from ..method.confidence import sequence_confidence
-from ..method.pruning import consensus_share, learned_threshold, vote_answer, window_confidence
+from ..method.pruning import NATURAL, consensus_share, learned_threshold, vote_answer, window_confidence
 from ..settings import Settings
 from ..tree import LiveSequence
-
-#: Finish reasons of a sequence that ended on its own (a warm-up sequence, a voter).
-NATURAL = ("eog", "stop", "length")
 
 
 class Pruner:
@@ -35,6 +32,8 @@ class Pruner:
         """s in nats once the warm-up has ended; None before."""
         self.voters = 0
         """Finished, unpruned sequences when the vote was last counted."""
+        self.stopped = False
+        """True once a consensus has ended the prompt."""
 
     def lowest(self, q: LiveSequence) -> float:
         s = self.settings
@@ -68,4 +67,5 @@ class Pruner:
             return False
         self.voters = len(done)
         ballots = [(vote_answer(q.text, self.think), self.lowest(q)) for q in done]
-        return consensus_share(ballots) >= share
+        self.stopped = consensus_share(ballots) >= share
+        return self.stopped

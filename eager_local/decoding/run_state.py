@@ -17,7 +17,7 @@ from typing import Callable, Iterator
 from ..engine.base import Engine, SlotPool
 from ..errors import ContextError, PromptError, SettingsError
 from ..method import branch_region
-from . import continuation, sampling
+from . import continuation, sampling, warmup
 from .pruner import Pruner
 from ..events import (
     Event,
@@ -123,6 +123,8 @@ class RunState:
         self.steps = 0
         self.pruner = Pruner(settings, model and model.think) if settings.prune == "confidence" else None
         """Online confidence pruning (None: off)."""
+        self.first_scored = None
+        """Parallel with pruning: the prompt's scored row while the warm-up decodes."""
         self.t0 = time.perf_counter()
 
     # the run's life ---------------------------------------------------------
@@ -141,14 +143,11 @@ class RunState:
         self.seeded = True
         if self.resume is not None:
             yield from (self.start_from or continuation.start_resumed)(self, self.prompt_slot)
+        elif s.method == "parallel" and self.pruner is not None:
+            yield from warmup.start(self, scored)  # DeepConf-online: the warm-up first
         elif s.method == "parallel":
-            for i in range(s.max_seqs):
-                q = self.tree.add(LiveSequence(id=i, parent=None, fork_pos=0, candidates=self.new_candidates()))
-                q.slot = self.prompt_slot if i == 0 else self.slots.take()
-                if i:
-                    self.engine.copy_seq(self.prompt_slot, q.slot, self.n_prompt)
             # every sample draws its first token from the prompt's one distribution
-            yield from self.choose(self.tree.sequences, [scored] * s.max_seqs)
+            yield from warmup.seed_samples(self, range(s.max_seqs), self.prompt_slot, scored)
         else:
             q = self.tree.add(LiveSequence(id=0, parent=None, fork_pos=0, candidates=self.new_candidates()))
             q.slot = self.prompt_slot
@@ -235,10 +234,14 @@ class RunState:
                 yield from self.take(child, c, h, top2, cands)
             else:
                 yield from self.take(q, sc.draw(self.rng), h, top2, cands)
-        if self.pruner is not None and self.pruner.agreed(self.tree.sequences):
+        if self.pruner is None:
+            return
+        if self.pruner.agreed(self.tree.sequences):
             # the finished sequences already agree: the rest would not change the vote
             for q in self.tree.live():
                 yield from self.finish(q, "consensus")
+        if warmup.due(self):
+            yield from warmup.rest(self)
 
     def fork(self, parent: LiveSequence, pos: int, entropy: float, parent_token: int,
              child_token: int, kv_source: LiveSequence, manual: bool = False) -> Iterator[Event]:

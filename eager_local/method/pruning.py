@@ -18,6 +18,11 @@ import numpy as np
 from .confidence import sequence_confidence
 from .final_answer import answer_part, final_answer
 
+#: Finish reasons of a sequence that ended on its own (a warm-up sequence, a voter).
+NATURAL = ("eog", "stop", "length")
+#: Finish reasons of a sequence stopped early by this rule: it gives no answer and casts no vote.
+STOPPED = ("pruned", "consensus")
+
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 
 

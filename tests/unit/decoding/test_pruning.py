@@ -5,7 +5,7 @@ import pytest
 
 from eager_local.decoding.controller import generate
 from eager_local.engine.fake import FakeEngine, flat, peaked
-from eager_local.events import RunFinished, SequenceFinished, StepFinished
+from eager_local.events import SequenceFinished, StepFinished, TokenSampled
 from eager_local.method.confidence import sequence_confidence, token_confidences
 from eager_local.method.pruning import learned_threshold
 from eager_local.settings import Settings
@@ -129,20 +129,38 @@ def test_without_pruning_nothing_is_pruned_and_the_tree_is_unchanged():
     assert "prune_threshold" not in plain.to_json()["stats"]
 
 
-def test_parallel_prunes_too():
-    def unsure_later(history):
+def test_parallel_runs_the_warm_up_first_and_prunes_only_the_rest():
+    def sure_or_lost(history):
+        """First token 10 or 11: sure, EOG at 6; 12 or 13: lost from index 3 to EOG at 30."""
         i = len(history) - P
         if i == 0:
             return flat(V, range(10, 14))
-        if i >= 6 + (history[P] - 10) * 4:  # sample 10 ends first, 13 last
-            return peaked(V, 1) if history[P] < 12 else flat(V, range(30, 38))
-        return peaked(V, 5)
+        if history[P] < 12:
+            return peaked(V, 1) if i >= 6 else peaked(V, 5)
+        return peaked(V, 1) if i >= 30 else flat(V, range(30, 38))
 
-    _, r = drive(FakeEngine(unsure_later, vocab=V),
-                 settings(method="parallel", max_seqs=6, prune_warmup=2, max_new_tokens=40))
+    s = settings(method="parallel", max_seqs=8, prune_warmup=2, max_new_tokens=40, seed=3)
+    events, r = drive(FakeEngine(sure_or_lost, vocab=V), s)
+    first_step, warm_done, step = {}, None, 0
+    for ev in events:
+        if isinstance(ev, StepFinished):
+            step = ev.step
+        if isinstance(ev, TokenSampled):
+            first_step.setdefault(ev.seq, step)
+        if isinstance(ev, SequenceFinished) and ev.seq < 2 and ev.seq in first_step:
+            warm_done = step
+    # DeepConf-online: the two warm-up samples alone, the other six once both have ended
+    assert sorted(first_step) == list(range(8))
+    assert {first_step[i] for i in (0, 1)} == {0}
+    assert {first_step[i] for i in range(2, 8)} == {warm_done}
     reasons = [q.finish_reason for q in r.sequences]
-    assert reasons.count("eog") >= 2 and "pruned" in reasons
-    assert all(len(q.tokens) < 40 for q in r.sequences)
+    assert reasons[:2] == ["eog", "eog"] and "pruned" in reasons[2:]
+    for q in r.sequences:
+        if q.finish_reason == "pruned":  # the lost ones, as soon as their window fell below s
+            assert q.tokens[0] >= 12
+            assert len(q.tokens) - 1 == first_below(q.entropies, r.stats.prune_threshold)
+        else:
+            assert q.tokens[0] < 12
 
 
 def answering(last_of_10_11, last_of_11_10):
