@@ -90,7 +90,8 @@ class Forked:
 
 @dataclass(frozen=True)
 class SequenceFinished:
-    """A sequence ended: ``reason`` is eog, stop, length, context_full or cancelled."""
+    """A sequence ended: ``reason`` is eog, stop, length, context_full, cancelled, pruned
+    (its confidence fell below the threshold) or consensus (the finished ones agreed)."""
 
     seq: int
     reason: str

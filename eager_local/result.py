@@ -15,7 +15,7 @@ from .settings import Settings
 
 _SETTING_NAMES = frozenset(Settings.__dataclass_fields__)
 
-FINISH_REASONS = ("eog", "stop", "length", "context_full", "cancelled")
+FINISH_REASONS = ("eog", "stop", "length", "context_full", "cancelled", "pruned", "consensus")
 
 #: How a notebook shows a result, by kind ("html", "text"): filled in by the notebook face
 #: (eager_local.notebook.display.register, called by the package's __init__), so that this
@@ -121,6 +121,8 @@ class RunStats:
     """Batched decode steps after the prompt."""
     cached_prompt_tokens: int = 0
     """Prompt tokens copied from the prefix cache (or a run holding them) instead of decoded."""
+    prune_threshold: float | None = None
+    """s (nats) that online pruning used; None without pruning or before the warm-up ended."""
 
     def add_costs(self, other: "RunStats") -> "RunStats":
         """These stats with ``other``'s costs added: decoded tokens, time and steps
@@ -206,6 +208,7 @@ class RunResult:
                 "decode_s": round(self.stats.decode_s, 4),
                 "steps": self.stats.steps,
                 "cached_prompt_tokens": self.stats.cached_prompt_tokens,
+                **({} if self.stats.prune_threshold is None else {"prune_threshold": self.stats.prune_threshold}),
             },
         }
 
@@ -256,6 +259,7 @@ class RunResult:
             decode_s=float(st.get("decode_s", 0.0)),
             steps=int(st.get("steps", 0)),
             cached_prompt_tokens=int(st.get("cached_prompt_tokens", 0)),  # absent before the prefix cache
+            prune_threshold=None if st.get("prune_threshold") is None else float(st["prune_threshold"]),
         )
         m = doc.get("model")
         p = doc["params"]

@@ -9,6 +9,9 @@ from .errors import SettingsError
 
 METHODS = ("eager", "parallel", "greedy")
 
+#: What ends a live sequence early: nothing, or its confidence (DeepConf-online).
+PRUNE_RULES = ("none", "confidence")
+
 #: llama.cpp refuses sequence ids at or above this (LLAMA_MAX_SEQ).
 MAX_SEQUENCES = 256
 
@@ -46,6 +49,22 @@ class Settings:
     branch_region: str = "auto"
     """Where EAGER may fork: ``think`` (before a reasoning model's think end marker),
     ``answer`` (after it), ``all``; ``auto``: think for reasoning models, all otherwise."""
+
+    prune: str = "none"
+    """``confidence``: a live sequence whose lowest-window confidence falls below the
+    threshold s ends as ``pruned`` (DeepConf-online); ``none``: nothing ends early."""
+    prune_window: int = 16
+    """W: tokens of the sliding window whose mean confidence is compared with s."""
+    prune_keep: float = 90.0
+    """Percent of the warm-up sequences whose lowest-window confidence is at or above s:
+    s is their (100 − keep)-th percentile (90 keeps the top 90%; DeepConf-low uses 10)."""
+    prune_threshold: float | None = None
+    """A fixed s in nats instead of the one learned from the warm-up (None: learned)."""
+    prune_warmup: int = 4
+    """N_init: the first finished sequences of a prompt, never pruned; they set s."""
+    stop_on_consensus: float | None = None
+    """Stop the prompt once the confidence-weighted vote of its finished sequences gives
+    one answer this share (0.95); None: never (needs ``prune``)."""
 
     def __post_init__(self) -> None:
         # a lone string is one stop string, not one per character
@@ -94,6 +113,7 @@ class Settings:
             raise SettingsError(f"⟨branch_region⟩ must be think, answer or all (got {self.branch_region!r})")
         if not isinstance(self.record_candidates, int) or self.record_candidates < 0:
             raise SettingsError(f"⟨record_candidates⟩ must be an integer ≥ 0 (got {self.record_candidates})")
+        _check_prune(self)
         return self
 
     def with_(self, **changes) -> "Settings":
@@ -108,6 +128,39 @@ class Settings:
         d = asdict(self)
         d["stop"] = list(self.stop)
         return d
+
+
+def _check_prune(s: Settings) -> None:
+    """The pruning settings (checked only with ``prune`` on, except the rule's name)."""
+    if s.prune not in PRUNE_RULES:
+        raise SettingsError(f"⟨prune⟩ must be none or confidence (got {s.prune!r})")
+    if s.prune == "none":
+        if s.stop_on_consensus is not None:
+            raise SettingsError("⟨stop_on_consensus⟩ needs ⟨prune⟩ confidence: give both or neither")
+        return
+    if s.method == "greedy":
+        raise SettingsError("⟨prune⟩ needs sampled sequences: use ⟨method⟩ eager or parallel, or leave ⟨prune⟩ out")
+    if not _finite(s.prune_keep) or not 0 < s.prune_keep <= 100:
+        raise SettingsError(f"⟨prune_keep⟩ must be a percent in (0, 100] (got {s.prune_keep}); 90 keeps the top 90%")
+    if not isinstance(s.prune_window, int) or isinstance(s.prune_window, bool) or s.prune_window < 1:
+        raise SettingsError(f"⟨prune_window⟩ must be an integer ≥ 1 (got {s.prune_window}); 16 is the usual value")
+    if s.prune_window > s.max_new_tokens:
+        raise SettingsError(
+            f"⟨prune_window⟩ {s.prune_window} is longer than ⟨max_new_tokens⟩ {s.max_new_tokens}: "
+            "no sequence could fill the window; lower it"
+        )
+    if not isinstance(s.prune_warmup, int) or isinstance(s.prune_warmup, bool) or s.prune_warmup < 1:
+        raise SettingsError(f"⟨prune_warmup⟩ must be an integer ≥ 1 (got {s.prune_warmup}); 4 is the usual value")
+    if s.prune_warmup >= s.max_seqs:
+        raise SettingsError(
+            f"⟨prune_warmup⟩ {s.prune_warmup} leaves nothing to prune with ⟨max_seqs⟩ {s.max_seqs}: "
+            "give fewer warm-up sequences than M"
+        )
+    if s.prune_threshold is not None and (not _finite(s.prune_threshold) or s.prune_threshold < 0):
+        raise SettingsError(f"⟨prune_threshold⟩ must be a number ≥ 0 in nats (got {s.prune_threshold})")
+    c = s.stop_on_consensus
+    if c is not None and (not _finite(c) or not 0 < c <= 1):
+        raise SettingsError(f"⟨stop_on_consensus⟩ must be a share in (0, 1] (got {c}); try 0.95")
 
 
 def _number(x) -> bool:
@@ -126,4 +179,4 @@ def _finite(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
-__all__ = ["Settings", "METHODS", "MAX_SEQUENCES", "MAX_THREADS"]
+__all__ = ["Settings", "METHODS", "PRUNE_RULES", "MAX_SEQUENCES", "MAX_THREADS"]

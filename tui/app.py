@@ -22,6 +22,7 @@ from textual.worker import Worker, WorkerState
 from eager_local.errors import EagerError
 from eager_local.events import Notice, RunFinished, SequenceFinished, TokenSampled
 from eager_local.settings import Settings
+from eager_local.view.pruned import PRUNE_MARK, prune_note, pruned_window
 
 from .conversations import Conversations
 from .files import RunFiles
@@ -324,9 +325,11 @@ class EagerApp(RunFiles, Teaching, ManualFork, Conversations, App):
         if run is None or self.sel is None or self.sel >= len(run.seqs):
             plot.show([], self.base_settings.theta, self.base_settings.top_k_entropy, None, "")
             return
-        s = run.settings
-        plot.show(run.seqs[self.sel].entropies, s.theta, s.top_k_entropy,
-                  self._main.query_one(TokenView).cursor_index, f"seq {self.sel}")
+        s, q = run.settings, run.seqs[self.sel]
+        cut = pruned_window(len(q.tokens), s) if q.finish_reason == "pruned" else None
+        title = f"seq {self.sel}" + (f" · {PRUNE_MARK} pruned: {prune_note(q.entropies, s, None)}" if cut else "")
+        plot.show(q.entropies, s.theta, s.top_k_entropy,
+                  self._main.query_one(TokenView).cursor_index, title, cut)
 
     def _redraw_all(self) -> None:
         for i, run in enumerate(self.runs or [None]):

@@ -11,7 +11,7 @@ from ..errors import ModelError
 from ..files.user_files import expand_path
 from ..method.branch_region import REGIONS
 from ..models.registry import DEFAULT_THETA, default_theta
-from ..settings import METHODS, Settings
+from ..settings import METHODS, PRUNE_RULES, Settings
 
 #: Settings whose flag is not ``--`` + the name with dashes.
 _FLAGS = {"n_threads": "--threads", "n_gpu_layers": "--gpu-layers", "n_seq_max": "n_seq_max"}
@@ -58,6 +58,26 @@ def add_settings_args(p: argparse.ArgumentParser, methods=METHODS, default_metho
     g.add_argument("--branch-region", choices=REGIONS, default=None,
                    help="where EAGER may fork: think (before a reasoning model's </think>), answer, all "
                         "(default: think for reasoning models, all otherwise)")
+    add_prune_args(p, d)
+
+
+def add_prune_args(p: argparse.ArgumentParser, d: Settings) -> None:
+    """Online confidence pruning (DeepConf-online)."""
+    g = p.add_argument_group("pruning")
+    g.add_argument("--prune", nargs="?", const="confidence", default=d.prune, choices=PRUNE_RULES,
+                   help="confidence: end a sequence whose last --prune-window tokens are less confident "
+                        "than a threshold learned from the first --prune-warmup finished sequences (default none)")
+    g.add_argument("--prune-window", type=int, default=d.prune_window, metavar="W",
+                   help=f"tokens of the confidence window (default {d.prune_window})")
+    g.add_argument("--prune-keep", type=float, default=d.prune_keep, metavar="PCT",
+                   help=f"percent of the warm-up sequences the threshold keeps (default {d.prune_keep:g}; 10 is DeepConf-low)")
+    g.add_argument("--prune-threshold", type=float, default=None, metavar="S",
+                   help="a fixed threshold in nats instead of the learned one")
+    g.add_argument("--prune-warmup", type=int, default=d.prune_warmup, metavar="N",
+                   help=f"first finished sequences of a prompt, never pruned, that set the threshold (default {d.prune_warmup})")
+    g.add_argument("--stop-on-consensus", type=float, default=None, metavar="SHARE",
+                   help="end a prompt once the confidence-weighted vote of its finished sequences "
+                        "gives one answer this share (e.g. 0.95; needs --prune)")
 
 
 def add_concurrency_arg(p: argparse.ArgumentParser, default: str = "auto") -> None:
@@ -95,6 +115,12 @@ def settings_from_args(args, method: str | None = None) -> Settings:
         stop=stops,
         monitor_window=args.monitor_window,
         branch_region=args.branch_region or "auto",
+        prune=args.prune,
+        prune_window=args.prune_window,
+        prune_keep=args.prune_keep,
+        prune_threshold=args.prune_threshold,
+        prune_warmup=args.prune_warmup,
+        stop_on_consensus=args.stop_on_consensus,
     ).validate()
 
 

@@ -24,6 +24,7 @@ def register(sub) -> None:
     p.add_argument("--limit", type=int, metavar="N", help="only the first N items")
     p.add_argument("--adapt", action="store_true", help="also eager-adapt at each θ")
     p.add_argument("--full", action="store_true", help="also eager-full at each θ")
+    # --prune (the pruning group below) adds parallel+prune and EAGer-init+prune at each θ
     add_data_args(p)
     g = p.add_argument_group("answer checking")
     g.add_argument("--code-timeout", type=float, default=10.0, metavar="S", help="seconds per HumanEval test run (default 10)")
@@ -62,7 +63,7 @@ def main(args) -> int:
     if not out.parent.is_dir():
         raise OutputError(f"--out {out}: its parent directory does not exist (mkdir -p {out.parent})")
     out.mkdir(exist_ok=True)
-    configs = configurations(thetas, adapt=args.adapt, full=args.full)
+    configs = configurations(thetas, adapt=args.adapt, full=args.full, prune=args.prune == "confidence")
     return _run(args, base.with_(method="eager"), ds, fmt, Path(out), configs)
 
 

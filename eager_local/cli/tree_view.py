@@ -13,6 +13,7 @@ from rich.text import Text
 from ..method.final_answer import final_answer
 from ..result import RunResult
 from ..view.palette import entropy_hex
+from ..view.pruned import PRUNE_MARK, prune_note
 
 FORK_MARK = "⑂"
 INDENT = "  "
@@ -49,7 +50,11 @@ def compact_tree(result: RunResult, think: tuple[str, ...] | None, width: int) -
             head.append(f"{FORK_MARK} seq {seq.parent} at token {seq.fork_pos}", style="bold magenta")
             if h is not None:
                 head.append(f" (H {h:.2f})", style=entropy_hex(h, s.theta, s.top_k_entropy))
-        head.append(f" · {seq.finish_reason} · {len(seq.tokens)} tokens", style="bold cyan")
+        if seq.finish_reason == "pruned":
+            head.append(f" · {PRUNE_MARK} pruned at {len(seq.tokens)} tokens", style="bold red")
+            head.append(f" ({prune_note(seq.entropies, s, result.stats.prune_threshold)})", style="red")
+        else:
+            head.append(f" · {seq.finish_reason} · {len(seq.tokens)} tokens", style="bold cyan")
         out.append(head)
         body = width - len(INDENT)
         first, last = ends(seq.text, body)

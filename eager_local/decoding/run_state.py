@@ -17,7 +17,8 @@ from typing import Callable, Iterator
 from ..engine.base import Engine, SlotPool
 from ..errors import ContextError, PromptError, SettingsError
 from ..method import branch_region
-from . import continuation, sampling
+from . import continuation, sampling, warmup
+from .pruner import Pruner
 from ..events import (
     Event,
     Forked,
@@ -124,6 +125,10 @@ class RunState:
         """This run's share of the steps' time."""
         self.peak_kv = 0
         self.steps = 0
+        self.pruner = Pruner(settings, model and model.think) if settings.prune == "confidence" else None
+        """Online confidence pruning (None: off)."""
+        self.first_scored = None
+        """Parallel with pruning: the prompt's scored row while the warm-up decodes."""
         self.t0 = time.perf_counter()
 
     # the run's life ---------------------------------------------------------
@@ -142,14 +147,11 @@ class RunState:
         self.seeded = True
         if self.resume is not None:
             yield from (self.start_from or continuation.start_resumed)(self, self.prompt_slot)
+        elif s.method == "parallel" and self.pruner is not None:
+            yield from warmup.start(self, scored)  # DeepConf-online: the warm-up first
         elif s.method == "parallel":
-            for i in range(s.max_seqs):
-                q = self.tree.add(LiveSequence(id=i, parent=None, fork_pos=0, candidates=self.new_candidates()))
-                q.slot = self.prompt_slot if i == 0 else self.slots.take()
-                if i:
-                    self.engine.copy_seq(self.prompt_slot, q.slot, self.n_prompt)
             # every sample draws its first token from the prompt's one distribution
-            yield from self.choose(self.tree.sequences, [scored] * s.max_seqs)
+            yield from warmup.seed_samples(self, range(s.max_seqs), self.prompt_slot, scored)
         else:
             q = self.tree.add(LiveSequence(id=0, parent=None, fork_pos=0, candidates=self.new_candidates()))
             q.slot = self.prompt_slot
@@ -236,6 +238,14 @@ class RunState:
                 yield from self.take(child, c, h, top2, cands)
             else:
                 yield from self.take(q, sc.draw(self.rng), h, top2, cands)
+        if self.pruner is None:
+            return
+        if self.pruner.agreed(self.tree.sequences):
+            # the finished sequences already agree: the rest would not change the vote
+            for q in self.tree.live():
+                yield from self.finish(q, "consensus")
+        if warmup.due(self):
+            yield from warmup.rest(self)
 
     def fork(self, parent: LiveSequence, pos: int, entropy: float, parent_token: int,
              child_token: int, kv_source: LiveSequence, manual: bool = False) -> Iterator[Event]:
@@ -266,6 +276,8 @@ class RunState:
             yield from self.finish(q, "stop")
         elif len(q.tokens) >= self.settings.max_new_tokens:
             yield from self.finish(q, "length")
+        elif self.pruner is not None and self.pruner.prunes(q):
+            yield from self.finish(q, "pruned")  # its last W tokens fell below s
         else:
             self.pending[q.id] = tok
 
@@ -291,6 +303,8 @@ class RunState:
         tail = q.decoder.decode(b"", final=True)
         if tail and reason != "stop":
             q.text += tail
+        if self.pruner is not None:
+            self.pruner.finished(q)
         yield SequenceFinished(q.id, reason, len(q.tokens), q.text)
 
     # the result -------------------------------------------------------------
@@ -305,6 +319,7 @@ class RunState:
             decode_s=self.decode_s,
             steps=self.steps,
             cached_prompt_tokens=self.cached_prompt,
+            prune_threshold=self.pruner.threshold if self.pruner is not None else None,
         )
         if self.resume is not None:
             stats = stats.add_costs(self.resume.stats)

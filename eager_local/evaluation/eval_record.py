@@ -37,7 +37,7 @@ class ScoredSequence:
     check: str
     """Why, when it is not simply right or wrong (no answer, sandbox status, too large)."""
     finish_reason: str
-    """How the sequence ended (eog, stop, length, context_full, cancelled)."""
+    """How the sequence ended (eog, stop, length, context_full, cancelled, pruned, consensus)."""
     n_tokens: int
     """Tokens of the sequence, shared prefix included."""
     n_own: int
@@ -156,6 +156,12 @@ class EvalRecord:
     error: str | None = None
     """Why the item could not be run (e.g. its prompt is longer than the context); its
     figures are then zeros and --resume does not retry it."""
+    pruned: int | None = None
+    """With online pruning: sequences stopped early (pruned, or ended by consensus); None
+    without pruning (and in older files)."""
+    tokens_saved: int | None = None
+    """With online pruning: an estimate of the generated tokens it saved
+    (``method/pruning.tokens_saved``); None without pruning."""
 
     def to_json(self) -> dict:
         """The run-file line, keys in the order run files have always had."""
@@ -169,6 +175,8 @@ class EvalRecord:
         d["phase"] = self.phase
         if self.error is not None:
             d["error"] = self.error
+        if self.pruned is not None:
+            d.update(pruned=self.pruned, tokens_saved=self.tokens_saved)
         return d
 
     @classmethod
@@ -225,7 +233,13 @@ def _from_json(cls, d) -> EvalRecord:
         run_config=_run_config(d), run=run, phase=d["phase"],
         extra=need(d, "extra", (dict, None), "", optional=True), plan=plan,
         init=_init(d) if plan is not None else None, error=error, **nums,
+        pruned=_count_or_none(d, "pruned"), tokens_saved=_count_or_none(d, "tokens_saved"),
     )
+
+
+def _count_or_none(d: dict, key: str) -> int | None:
+    v = need(d, key, (int, None), "", optional=True)
+    return None if v is None else count(v, key)
 
 
 def _run_config(d) -> dict:

@@ -16,9 +16,10 @@ from ..errors import ContextError, PromptError
 from ..method import budget
 from ..method.confidence import sequence_confidence
 from ..method.final_answer import answer_part
+from ..method.pruning import NATURAL, STOPPED, tokens_saved
 from ..result import Fork, RunResult
 from ..settings import Settings
-from .answers import Checker
+from .answers import Checker, Verdict
 from .concurrent import Request, finished
 from .datasets import Dataset, Item
 from .eval_record import EvalRecord, RecordedFork, ScoredSequence
@@ -144,7 +145,9 @@ class ItemWork:
     def record(self, it: Item, r: RunResult, origins, s: Settings, s2: Settings | None) -> EvalRecord:
         t0 = time.perf_counter()
         think = r.model.think if r.model else None  # a reasoning model's answer follows its thoughts
-        verdicts = [self.spec.checker.check(it, answer_part(seq.text, think) or "") for seq in r.sequences]
+        # a sequence stopped early (pruned, or by consensus) has no final answer: it does not vote
+        verdicts = [Verdict(None, False, seq.finish_reason) if seq.finish_reason in STOPPED
+                    else self.spec.checker.check(it, answer_part(seq.text, think) or "") for seq in r.sequences]
         check_s = time.perf_counter() - t0
         score = score_prompt([v.answer for v in verdicts], [v.correct for v in verdicts])
         confs = [sequence_confidence(q.entropies, s.top_k_entropy) for q in r.sequences]
@@ -178,7 +181,17 @@ class ItemWork:
             dataset=self.dataset_info(),
             run_config=self.spec.fingerprint,
             run=run_doc(r),
+            **_pruning(r, s),
         )
+
+
+def _pruning(r: RunResult, s: Settings) -> dict:
+    """The record's pruning figures: sequences stopped early and the tokens saved."""
+    if s.prune == "none":
+        return {}
+    stopped = [len(q.tokens) for q in r.sequences if q.finish_reason in STOPPED]
+    natural = [len(q.tokens) for q in r.sequences if q.finish_reason in NATURAL]
+    return {"pruned": len(stopped), "tokens_saved": tokens_saved(stopped, natural, s.max_new_tokens)}
 
 
 def append_runs(first: RunResult, more: RunResult) -> RunResult:

@@ -43,7 +43,8 @@ class RunSummary:
         first = recs[0]
         method = first.method
         s = first.run_config["settings"]
-        label = method if method in ("parallel", "greedy") else f"{method} θ={s['theta']:g}"
+        name = method + ("+prune" if s.get("prune", "none") != "none" else "")
+        label = name if method in ("parallel", "greedy") else f"{name} θ={s['theta']:g}"
         init = None
         if all(r.init is not None for r in recs):
             init = summarize([r.init | {"n": r.init["n_sequences"]} for r in recs])
@@ -105,9 +106,32 @@ def header_lines(runs: list[RunSummary]) -> list[str]:
         lines.append(
             f"{r.label}: M={s['max_seqs']} {theta}τ={s['temperature']:g} top-p={s['top_p']:g} "
             f"K={s['top_k_entropy']} T={s['max_new_tokens']} seed={s['seed']} prompt={shots} "
-            f"stop=[{stop}]  ({r.path})"
+            f"stop=[{stop}]{_prune_words(s)}  ({r.path})"
         )
     return lines
+
+
+def _prune_words(s: dict) -> str:
+    """The pruning settings of a run, as the header says them ('' without pruning)."""
+    if s.get("prune", "none") == "none":
+        return ""
+    s_fixed = s.get("prune_threshold")
+    rule = f"s={s_fixed:g}" if s_fixed is not None else f"keep={s.get('prune_keep', 90):g}%"
+    stop = f" consensus={s['stop_on_consensus']:g}" if s.get("stop_on_consensus") is not None else ""
+    return f" prune: W={s.get('prune_window')} N_init={s.get('prune_warmup')} {rule}{stop}"
+
+
+def pruning_rows(runs: list[RunSummary]) -> list[tuple[str, list[str]]]:
+    """Table rows of the runs' pruning: sequences stopped early and tokens saved per prompt."""
+    if not any(r.settings.get("prune", "none") != "none" for r in runs):
+        return []
+
+    def per_prompt(r: RunSummary, key: str) -> str:
+        vals = [getattr(x, key) for x in r.rows if getattr(x, key) is not None]
+        return f"{sum(vals) / len(r.rows):.2f}" if vals else "–"
+
+    return [("pruned sequences / prompt", [per_prompt(r, "pruned") for r in runs]),
+            ("tokens saved / prompt (est.)", [per_prompt(r, "tokens_saved") for r in runs])]
 
 
 def _describe(key: str, d: dict) -> str:
@@ -152,6 +176,8 @@ def print_table(runs: list[RunSummary], console=None) -> None:
     ]
     for name, fmt in rows:
         t.add_row(name, *[fmt(r.summary) for r in runs])
+    for name, cells in pruning_rows(runs):
+        t.add_row(name, *cells)
     if any(r.init for r in runs):
         t.add_row("EAGer-init part: Pass@k / tokens", *[
             f"{r.init.pass_k:.3f} / {r.init.generated_tokens:,}" if r.init else "" for r in runs])

@@ -25,14 +25,18 @@ class Configuration:
     """parallel, eager, eager-adapt or eager-full."""
     theta: float | None
     """θ of an EAGER method; None for parallel."""
+    prune: bool = False
+    """With online confidence pruning (the sweep's pruning settings)."""
 
     @property
     def label(self) -> str:
-        return self.method if self.theta is None else f"{self.method} θ={self.theta:g}"
+        name = self.method + ("+prune" if self.prune else "")
+        return name if self.theta is None else f"{name} θ={self.theta:g}"
 
     @property
     def file_name(self) -> str:
-        return f"{self.method}.jsonl" if self.theta is None else f"{self.method}-theta{self.theta:g}.jsonl"
+        name = self.method + ("-prune" if self.prune else "")
+        return f"{name}.jsonl" if self.theta is None else f"{name}-theta{self.theta:g}.jsonl"
 
 
 def parse_thetas(text: str) -> tuple[float, ...]:
@@ -51,10 +55,18 @@ def parse_thetas(text: str) -> tuple[float, ...]:
     return tuple(out)
 
 
-def configurations(thetas, *, adapt: bool = False, full: bool = False) -> list[Configuration]:
-    """Parallel first (the baseline), then EAGer-init at each θ, then eager-adapt / eager-full."""
+def configurations(thetas, *, adapt: bool = False, full: bool = False,
+                   prune: bool = False) -> list[Configuration]:
+    """Parallel first (the baseline), then EAGer-init at each θ, then eager-adapt / eager-full;
+    with ``prune``, parallel+prune after parallel and EAGer-init+prune after each EAGer-init."""
     methods = ["eager"] + (["eager-adapt"] if adapt else []) + (["eager-full"] if full else [])
-    return [Configuration("parallel", None)] + [Configuration(m, t) for m in methods for t in thetas]
+    out = [Configuration("parallel", None)] + ([Configuration("parallel", None, True)] if prune else [])
+    for m in methods:
+        for t in thetas:
+            out.append(Configuration(m, t))
+            if prune and m == "eager":
+                out.append(Configuration(m, t, True))
+    return out
 
 
 class Sweep:
@@ -91,6 +103,7 @@ class Sweep:
     def runner(self, c: Configuration, paths: dict[Configuration, Path]) -> Runner:
         """The one Runner of configuration ``c``."""
         s = self.settings if c.theta is None else self.settings.with_(theta=c.theta)
+        s = s if c.prune else s.with_(prune="none", stop_on_consensus=None)
         donor = paths.get(Configuration("eager", c.theta)) if c.method in ("eager-adapt", "eager-full") else None
         return Runner(self.model, self.data, self.fmt, self.checker, c.method, s, str(paths[c]),
                       resume=self.resume, init_from=str(donor) if donor else None,

@@ -17,7 +17,7 @@ from ..conversation import MODES
 from ..errors import EagerError, OutputError
 from ..settings import Settings
 
-FINISH_REASONS = ("eog", "stop", "length", "context_full", "cancelled")
+FINISH_REASONS = ("eog", "stop", "length", "context_full", "cancelled", "pruned", "consensus")
 _SETTING_NAMES = frozenset(Settings.__dataclass_fields__)
 #: the load values reported beside the settings in ``params`` (``ModelInfo.load_params``)
 _LOAD_PARAMS = {"n_ctx": (int, None), "n_gpu_layers": (int, None), "prompt_format": (str, None),
@@ -193,6 +193,7 @@ def _check_doc(doc) -> None:
             of(st[k], int if k == "steps" else float, f"stats.{k}")
     if "cached_prompt_tokens" in st:  # absent in files from before the prefix cache
         count(st["cached_prompt_tokens"], "stats.cached_prompt_tokens")
+    need(st, "prune_threshold", (float, None), "stats.", optional=True)
     conversation = need(doc, "conversation", dict, "", optional=True)
     if conversation is not None:
         _check_conversation(conversation)

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from ..events import Forked, RunFinished, SequenceFinished, TokenSampled
 from ..result import RunResult
 
-#: finish reasons of the core -> OpenAI's (a cancelled run is not OpenAI's, and is named so).
+#: finish reasons of the core -> OpenAI's (a cancelled, pruned or consensus-stopped sequence is not OpenAI's, and is named so).
 FINISH = {"eog": "stop", "stop": "stop", "length": "length", "context_full": "length",
-          "cancelled": "cancelled"}
+          "cancelled": "cancelled", "pruned": "pruned", "consensus": "consensus"}
 #: OpenAI's logprob for a chosen token outside the recorded alternatives.
 UNLIKELY = -9999.0
 

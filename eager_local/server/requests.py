@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 
+from ..errors import SettingsError
 from ..settings import Settings
-from .errors import bad_field
+from .errors import ApiError, bad_field
 from .limits import ServerConfig
 
 #: Roles a chat message may have.
@@ -43,6 +45,13 @@ class EagerOptions:
     """Return each choice's per-token entropies."""
     top_k_entropy: int
     """K of the top-K entropy."""
+    prune: dict = field(default_factory=dict)
+    """Online confidence pruning: ``prune`` ("none" or "confidence") and the other pruning
+    ``Settings`` fields it was given, by their names (checked by ``Settings.validate``)."""
+
+
+#: Pruning fields of the ``eager`` object, each a ``Settings`` field of the same name.
+PRUNE_FIELDS = ("prune", "prune_window", "prune_keep", "prune_threshold", "prune_warmup", "stop_on_consensus")
 
 
 @dataclass(frozen=True)
@@ -89,6 +98,7 @@ class CompletionRequest:
             seed=self.seed if self.seed is not None else seed,
             stop=self.stop,
             record_candidates=MAX_TOP_LOGPROBS if self.logprobs is not None else 0,
+            **(self.eager.prune if self.eager else {}),
         )
 
 
@@ -146,12 +156,28 @@ def _common(d: dict, cfg: ServerConfig, *, chat, prompt, messages, logprobs, def
                         "temperature > 0 for n > 1 or eager")
     if "best_of" in d and d["best_of"] not in (None, n):
         raise bad_field("best_of", "is not supported by eager-local; leave it out", "unsupported")
-    return CompletionRequest(
+    req = CompletionRequest(
         chat=chat, prompt=prompt, messages=messages, n=n, max_tokens=max_tokens,
         temperature=float(temperature), top_p=float(top_p), stop=_stops(d.get("stop")),
         seed=seed, stream=stream, include_usage=include_usage, logprobs=logprobs,
         eager=eager, model=model,
     )
+    if eager is not None and eager.prune:
+        _check_prune(req)
+    return req
+
+
+def _check_prune(req: CompletionRequest) -> None:
+    """The pruning fields against the rest (a window longer than max_tokens, a warm-up
+    of max_seqs or more): a 400 naming the field as ``eager.<name>``."""
+    try:
+        req.settings(seed=0).validate()
+    except SettingsError as e:
+        first = re.search(r"⟨([a-z_]+)⟩", e.template)
+        name = first[1] if first and first[1] in PRUNE_FIELDS else "eager"
+        word = {"max_new_tokens": "max_tokens", "method": "eager"}
+        text = e.worded(lambda n: word.get(n, f"eager.{n}"))
+        raise ApiError(400, text, param=name if name == "eager" else f"eager.{name}", code="invalid_value") from None
 
 
 def _eager(e: object, cfg: ServerConfig) -> EagerOptions | None:
@@ -159,15 +185,34 @@ def _eager(e: object, cfg: ServerConfig) -> EagerOptions | None:
         return None
     if not isinstance(e, dict):
         raise bad_field("eager", 'must be an object such as {"theta": 1.0, "max_seqs": 8}', "invalid_type")
-    unknown = sorted(set(e) - {"theta", "max_seqs", "entropies", "top_k_entropy"})
+    unknown = sorted(set(e) - {"theta", "max_seqs", "entropies", "top_k_entropy", *PRUNE_FIELDS})
     if unknown:
-        raise bad_field(f"eager.{unknown[0]}", "is not a field of eager (theta, max_seqs, entropies, top_k_entropy)")
+        raise bad_field(f"eager.{unknown[0]}", "is not a field of eager (theta, max_seqs, entropies, "
+                        "top_k_entropy, " + ", ".join(PRUNE_FIELDS) + ")")
     return EagerOptions(
         theta=float(_number(e, "theta", cfg.default_theta, 0.0, 100.0, prefix="eager.")),
         max_seqs=_int(e, "max_seqs", min(8, cfg.max_choices), 1, cfg.max_choices, prefix="eager."),
         entropies=_bool(e, "entropies", False, prefix="eager."),
         top_k_entropy=_int(e, "top_k_entropy", 20, 2, 1000, prefix="eager."),
+        prune=_prune(e),
     )
+
+
+def _prune(e: dict) -> dict:
+    """The pruning fields given in ``eager``, typed; their values are checked with the
+    rest of the settings (a 400 naming ``eager.<field>``)."""
+    out = {}
+    if e.get("prune") is not None:
+        if e["prune"] not in ("none", "confidence"):
+            raise bad_field("eager.prune", f'must be "none" or "confidence" (got {_kind(e["prune"])})')
+        out["prune"] = e["prune"]
+    for name in ("prune_window", "prune_warmup"):
+        if e.get(name) is not None:
+            out[name] = _int(e, name, None, 1, 1_000_000, prefix="eager.")
+    for name in ("prune_keep", "prune_threshold", "stop_on_consensus"):
+        if e.get(name) is not None:
+            out[name] = float(_number(e, name, None, 0.0, 1e6, prefix="eager."))
+    return out
 
 
 def _messages(m: object) -> tuple[tuple[str, str], ...]:

@@ -222,6 +222,16 @@ SETTINGS_CASES = [
     ("threads-zero", ["--threads", "0"], ["--threads must be between 1 and 512"]),
     ("prefix-cache-cells-negative", ["--prefix-cache-cells", "-5"],
      ["--prefix-cache-cells must be a count of KV cells, 0 or more (got -5)"]),
+    ("prune-keep-zero", ["--prune", "-T", "32", "--prune-keep", "0"], ["--prune-keep must be a percent in (0, 100]"]),
+    ("prune-keep-above-100", ["--prune", "-T", "32", "--prune-keep", "150"], ["--prune-keep must be a percent in (0, 100]"]),
+    ("prune-window-above-t", ["--prune", "confidence", "-T", "8"], ["--prune-window 16 is longer than --max-new-tokens 8"]),
+    ("prune-warmup-at-m", ["--prune", "-T", "32", "-M", "4", "--prune-warmup", "4"],
+     ["--prune-warmup 4 leaves nothing to prune with --max-seqs 4"]),
+    ("prune-greedy", ["--prune", "-T", "32", "--method", "greedy"], ["--prune needs sampled sequences", "--method eager"]),
+    ("consensus-without-prune", ["--stop-on-consensus", "0.9"], ["--stop-on-consensus needs --prune confidence"]),
+    ("consensus-above-one", ["--prune", "-T", "32", "--stop-on-consensus", "1.5"],
+     ["--stop-on-consensus must be a share in (0, 1]"]),
+    ("prune-unknown", ["--prune", "entropy"], ["invalid choice: 'entropy'"]),
 ]
 
 
@@ -320,6 +330,7 @@ def test_api_cases(tiny_gguf, tmp_path):
     assert "n_seq_max must be between 1 and 256" in one_line(lambda: load(str(tiny_gguf), n_seq_max=300))
     assert "prefix_cache must be True or False" in one_line(lambda: load(str(tiny_gguf), prefix_cache="no"))
     assert "theta must be" in one_line(lambda: Settings(theta=math.nan).validate())
+    assert "prune_keep must be a percent" in one_line(lambda: Settings(prune="confidence", prune_keep=0).validate())
     model = load(str(tiny_gguf), n_ctx=256, n_threads=1, hash_file=False)
     try:
         assert "must be text (str), not bytes" in one_line(lambda: model.run(b"the cat"))

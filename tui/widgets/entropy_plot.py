@@ -1,4 +1,5 @@
-"""Entropy per position of the selected sequence, with θ as a horizontal line."""
+"""Entropy per position of the selected sequence, with θ as a horizontal line, and for a
+pruned sequence the window whose confidence fell below s between two magenta lines."""
 
 from __future__ import annotations
 
@@ -27,14 +28,16 @@ class EntropyPlot(PlotextPlot):
         super().on_mount()
         self.set_interval(REDRAW_S, self.draw_pending)
 
-    def show(self, entropies: list[float], theta: float, k: int, cursor: int | None, title: str) -> None:
-        """Ask for a redraw with these numbers (done by the next tick)."""
-        self._pending = (list(entropies), theta, k, cursor, title)
+    def show(self, entropies: list[float], theta: float, k: int, cursor: int | None, title: str,
+             pruned: tuple[int, int] | None = None) -> None:
+        """Ask for a redraw with these numbers (done by the next tick); ``pruned``: the
+        [start, end) of the window where a pruned sequence fell below s."""
+        self._pending = (list(entropies), theta, k, cursor, title, pruned)
 
     def draw_pending(self) -> None:
         if self._pending is None:
             return
-        entropies, theta, k, cursor, title = self._pending
+        entropies, theta, k, cursor, title, pruned = self._pending
         self._pending = None
         plt = self.plt
         plt.clear_data()
@@ -51,6 +54,9 @@ class EntropyPlot(PlotextPlot):
             plt.plot(xs, entropies, marker="braille", color="cyan")
             if cursor is not None and 0 <= cursor < len(entropies):
                 plt.vertical_line(cursor, color="yellow")
+            if pruned is not None:
+                for x in (pruned[0], pruned[1] - 1):
+                    plt.vertical_line(x, color="magenta")
         plt.horizontal_line(theta, color="red")
         plt.xlabel("token")
         self._version += 1

@@ -11,11 +11,13 @@ from textual.widgets.tree import TreeNode
 
 from eager_local.method.confidence import sequence_confidence
 from eager_local.view.palette import entropy_hex
+from eager_local.view.pruned import PRUNE_MARK, prune_note
 
 from eager_local.view import tree_model
 from eager_local.view.live_run import LiveRun
 
-REASON_MARK = {None: "◌", "eog": "●", "stop": "■", "length": "◆", "context_full": "▣", "cancelled": "✕"}
+REASON_MARK = {None: "◌", "eog": "●", "stop": "■", "length": "◆", "context_full": "▣", "cancelled": "✕",
+               "pruned": PRUNE_MARK, "consensus": "◇"}
 FORK = "⑂"
 
 
@@ -31,9 +33,13 @@ def leaf_label(run: LiveRun, seq: int, selected: bool, confidence: bool = False)
     q = run.seqs[seq]
     reason = q.finish_reason
     t = Text()
-    t.append(REASON_MARK.get(reason, "●") + " ", style="green" if reason is None else "")
+    mark_style = "green" if reason is None else "bold red" if reason == "pruned" else ""
+    t.append(REASON_MARK.get(reason, "●") + " ", style=mark_style)
     t.append(f"seq {seq}", style="bold reverse" if selected else "bold")
     t.append(f" {reason or 'live'} · {len(q.tokens)} tok", style="dim" if reason else "green")
+    if reason == "pruned":
+        s = run.result.stats.prune_threshold if run.result is not None else None
+        t.append(f" · {prune_note(q.entropies, run.settings, s)}", style="red")
     if seq in run.verdicts:
         answer, right = run.verdicts[seq]
         t.append(" ✓ " if right else " ✗ ", style="bold green" if right else "bold red")
