@@ -117,6 +117,14 @@ class RunState:
         """Called with a sequence that ends, before its cells go (the scheduler's prefix cache)."""
         self.seeded = False
         """True once the first sequences exist (after the prompt's last chunk)."""
+        self._zero_costs()
+        self.pruner = Pruner(settings, model and model.think) if settings.prune == "confidence" else None
+        """Online confidence pruning (None: off)."""
+        self.first_scored = None
+        """Parallel with pruning: the prompt's scored row while the warm-up decodes."""
+        self.t0 = time.perf_counter()
+
+    def _zero_costs(self) -> None:
         self.decoded = 0
         """Rows sent through the engine for this run (prompt included)."""
         self.decode_s = 0.0
@@ -125,11 +133,6 @@ class RunState:
         """This run's share of the steps' time."""
         self.peak_kv = 0
         self.steps = 0
-        self.pruner = Pruner(settings, model and model.think) if settings.prune == "confidence" else None
-        """Online confidence pruning (None: off)."""
-        self.first_scored = None
-        """Parallel with pruning: the prompt's scored row while the warm-up decodes."""
-        self.t0 = time.perf_counter()
 
     # the run's life ---------------------------------------------------------
     def start(self) -> Iterator[Event]:

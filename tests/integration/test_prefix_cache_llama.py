@@ -9,7 +9,7 @@ from eager_local import load
 from eager_local.decoding import prefix_cache
 from eager_local.decoding.scheduler import Scheduler
 from eager_local.engine.llama import LlamaEngine
-from eager_local.events import RunFinished, SequenceFinished
+from eager_local.events import SequenceFinished
 from eager_local.settings import Settings
 
 BASE = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
