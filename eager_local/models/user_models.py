@@ -34,10 +34,12 @@ def alias_for(path: Path) -> str:
 
 def read_user(file: Path) -> dict:
     """The user's file as a dict ({} when it does not exist)."""
+    from .registry import read_toml_text
+
     if not file.is_file():
         return {}
     try:
-        return tomllib.loads(file.read_text(encoding="utf-8"))
+        return tomllib.loads(read_toml_text(file))
     except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{file}: cannot read it ({e}); fix it before `eager models add/rm`") from None
 
