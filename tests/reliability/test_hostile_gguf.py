@@ -45,7 +45,7 @@ def run_eager(model: Path, home: Path) -> subprocess.CompletedProcess:
                           text=True, timeout=120)
 
 
-def test_overlapping_tensors_are_refused_in_one_line(tiny_gguf, tmp_path):
+def test_overlapping_tensors_are_refused_in_one_line(tiny_gguf, tmp_path):  # `model-tensor-overlap`
     spans = tensors(tiny_gguf)
     bad = set_offset(tiny_gguf, tmp_path / "overlap.gguf", 2, spans[1][0])  # onto tensor 1
     with pytest.raises(ModelError, match="overlaps tensor"):
@@ -56,7 +56,7 @@ def test_overlapping_tensors_are_refused_in_one_line(tiny_gguf, tmp_path):
     assert len(lines) == 1 and "overlap.gguf" in lines[0] and "overlaps tensor" in lines[0]
 
 
-def test_tensor_past_the_end_is_refused_in_one_line(tiny_gguf, tmp_path):
+def test_tensor_past_the_end_is_refused_in_one_line(tiny_gguf, tmp_path):  # `model-tensor-past-end`
     bad = set_offset(tiny_gguf, tmp_path / "past-end.gguf", 0, 1 << 40)
     with pytest.raises(ModelError, match="truncated"):
         check_gguf(bad)

@@ -49,7 +49,7 @@ def guarded(tiny_gguf, tmp_path_factory):
 
 @pytest.mark.parametrize("host", ["attacker.example:18977", "attacker.example", "localhost.attacker.example",
                                   "127.0.0.1.nip.io:80", "192.168.1.5:8080", ""])
-def test_foreign_host_is_403(guarded, host):
+def test_foreign_host_is_403(guarded, host):  # `server-host-foreign`
     status, body = _raw(guarded, host)
     assert status in (400, 403)  # an empty Host is refused by the HTTP parser itself
     if status == 403:
@@ -80,7 +80,7 @@ def test_openai_client_with_a_foreign_host_header(guarded):
 
 @pytest.mark.parametrize("origin", ["http://attacker.example:18977", "null", "http://app.example.evil.com",
                                     "https://attacker.example", "file://"])
-def test_foreign_origin_simple_post_is_403(guarded, origin):
+def test_foreign_origin_simple_post_is_403(guarded, origin):  # `server-origin-foreign`
     # a <form enctype="text/plain"> POST: CORS sends no preflight for it
     status, body = _raw(guarded, "localhost:8080", ctype="text/plain", origin=origin,
                         body='{"prompt": "the cat", "max_tokens": 2, "x": "="}')
@@ -106,3 +106,17 @@ def test_rebinding_page_cannot_read_models(guarded):
         data = s.recv(65536)
     assert data.startswith(b"HTTP/1.1 403") and b"tiny.gguf" not in data
     _good(guarded)
+
+
+def test_exposed_without_a_key_warns_in_one_line(start_server, tiny_gguf):  # `server-exposed-no-key`
+    s = start_server(tiny_gguf, "--host", "0.0.0.0")
+    warning = [ln for ln in s.stderr().splitlines() if "warning" in ln]
+    assert len(warning) == 1 and "every interface" in warning[0] and "--api-key" in warning[0]
+    assert "under any Host name" in warning[0]
+    # the Host check does not apply off loopback unless --allow-host names the names
+    assert _raw(s, "my-machine.lan:8080")[0] in (200, 401)
+
+
+def test_loopback_with_a_key_prints_no_warning(start_server, tiny_gguf):
+    s = start_server(tiny_gguf, "--api-key", KEY)
+    assert "warning" not in s.stderr()

@@ -28,7 +28,7 @@ def _good(server) -> None:
 
 
 @pytest.mark.parametrize("name, body, param", CASES, ids=[c[0] for c in CASES])
-def test_hostile_body_is_a_400(plain_server, name, body, param):
+def test_hostile_body_is_a_400(plain_server, name, body, param):  # `request-nested-deep`, `request-huge-number`
     r = httpx.post(plain_server.base + C, content=body, headers=AUTH, timeout=60)
     assert r.status_code == 400, r.text
     err = r.json()["error"]
@@ -37,7 +37,7 @@ def test_hostile_body_is_a_400(plain_server, name, body, param):
 
 
 @pytest.mark.parametrize("header", ["Authorization", "Host", "X-Filler"])
-def test_huge_header_is_refused_and_the_server_stays_up(plain_server, header):
+def test_huge_header_is_refused_and_the_server_stays_up(plain_server, header):  # `request-huge-header`
     port = int(plain_server.base.rsplit(":", 1)[1])
     value = "a" * 200_000
     req = (f"GET /v1/models HTTP/1.1\r\nHost: localhost\r\n{header}: {value}\r\n"

@@ -15,6 +15,7 @@ import pytest
 
 from serve_process import KEY, ROOT
 
+# `template-loop`, `template-huge-output`, `template-sandbox-escape`: the rows of docs/bad-input.md
 HOSTILE = {
     "loop": "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
     "huge": "{% for i in range(100000) %}{% for j in range(1000) %}xxxxxxxxxx{% endfor %}{% endfor %}",

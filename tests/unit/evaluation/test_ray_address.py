@@ -16,7 +16,7 @@ from eager_local.evaluation.ray_workers import NO_CLUSTER, check_reachable
     ("bad\x00host:6379", "nothing answers there"),
     ("no-such-host.invalid:6379", "nothing answers there"),
 ])
-def test_bad_ray_address_is_one_line(address, words):
+def test_bad_ray_address_is_one_line(address, words):  # `ray-nothing-answers`, `ray-port-range`
     with pytest.raises(RayError) as e:
         check_reachable(address)
     line = e.value.one_line()
