@@ -61,10 +61,13 @@ def _render(template: str, messages, bos: str, eos: str, source: str) -> str:
         return _PROCESS.render(template, messages, bos, eos)
     except TemplateRefused as e:
         why = str(e) if len(str(e)) <= 300 else str(e)[:300] + "…"
-        raise ApiError(400, f"messages: the chat template of {source or 'the model file'} "
-                       f"was stopped: {why}" if e.bound else
-                       f"messages: the chat template of {source or 'the model file'}: {why}",
-                       param="messages", code="invalid_value") from None
+        name = source or "the model file"
+        if why.startswith("it refused them"):  # the template's own raise_exception: the messages
+            msg = f"messages: the chat template of {name}: {why}"
+        else:
+            msg = (f"messages: the chat template of {name} was stopped: {why}; the template is "
+                   "unusable: serve another model file")
+        raise ApiError(400, msg, param="messages", code="invalid_value") from None
 
 
 def close() -> None:

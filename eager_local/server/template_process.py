@@ -32,12 +32,8 @@ CHILD_MEMORY = 1 << 30
 
 
 class TemplateRefused(Exception):
-    """The template failed, called raise_exception, or went past a bound (one line)."""
-
-    def __init__(self, message: str, bound: bool = False) -> None:
-        super().__init__(message)
-        self.bound = bound
-        """True when a time, memory or size bound stopped it (not the template's own refusal)."""
+    """The template failed, called raise_exception ("it refused them: ..."), or went past
+    a bound (one line)."""
 
 
 class TemplateProcess:
@@ -63,11 +59,11 @@ class TemplateProcess:
             if answer is None:
                 self._stop()
                 raise TemplateRefused(f"it ran longer than {self.seconds:g} s or ran out of memory "
-                                      f"({CHILD_MEMORY >> 20} MiB)", bound=True)
+                                      f"({CHILD_MEMORY >> 20} MiB)")
         reply = json.loads(answer)
         if "text" in reply:
             return reply["text"]
-        raise TemplateRefused(reply["error"], bound=reply.get("bound", False))
+        raise TemplateRefused(reply["error"])
 
     def close(self) -> None:
         with self._lock:
@@ -127,15 +123,14 @@ def _render_one(request: dict) -> dict:
         for chunk in chunks:
             size += len(chunk)
             if size > TEMPLATE_MAX_CHARS:
-                return {"error": f"it wrote more than {TEMPLATE_MAX_CHARS >> 20} Mi characters",
-                        "bound": True}
+                return {"error": f"it wrote more than {TEMPLATE_MAX_CHARS >> 20} Mi characters"}
             parts.append(chunk)
     except Refused as e:
         return {"error": f"it refused them: {e}"}
     except jinja2.exceptions.SecurityError as e:
         return {"error": f"it reached outside the sandbox ({e})"}
     except (MemoryError, RecursionError, OverflowError) as e:
-        return {"error": f"it ran out of room ({type(e).__name__})", "bound": True}
+        return {"error": f"it ran out of room ({type(e).__name__})"}
     except Exception as e:  # any other failure of the template itself
         return {"error": f"it failed on them ({type(e).__name__}: {e})"}
     return {"text": "".join(parts)}
@@ -149,7 +144,7 @@ def _child() -> None:
         try:
             reply = _render_one(json.loads(line))
         except MemoryError:
-            reply = {"error": "it ran out of room (MemoryError)", "bound": True}
+            reply = {"error": "it ran out of room (MemoryError)"}
         sys.stdout.write(json.dumps(reply) + "\n")
         sys.stdout.flush()
 
