@@ -131,7 +131,7 @@ def _render_one(request: dict) -> dict:
         return {"error": f"it reached outside the sandbox ({e})"}
     except (MemoryError, RecursionError, OverflowError) as e:
         return {"error": f"it ran out of room ({type(e).__name__})"}
-    except Exception as e:  # any other failure of the template itself
+    except Exception as e:  # noqa: BLE001 (any other failure of the template itself)
         return {"error": f"it failed on them ({type(e).__name__}: {e})"}
     return {"text": "".join(parts)}
 
