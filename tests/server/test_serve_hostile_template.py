@@ -57,6 +57,17 @@ def test_server_refuses_the_template_and_stays_up(start_server, hostile_gguf, ki
     assert s.proc.poll() is None
 
 
+def test_template_nested_too_deeply_to_parse_falls_back_to_the_transcript(start_server, tmp_path):
+    # `template-parse-deep` (was a traceback at start: RecursionError in jinja2's parser)
+    from tiny_gguf import build_tiny_gguf
+
+    deep = build_tiny_gguf(tmp_path / "deep.gguf", chat_template="{% if 1 %}" * 100_000)
+    s = start_server(deep, "--api-key", KEY)
+    r = httpx.post(s.base + "/v1/chat/completions", json=CHAT, headers=AUTH, timeout=60)
+    assert r.status_code == 200, r.text
+    assert "does not compile" in s.stderr() and "Traceback" not in s.stderr()
+
+
 def test_good_template_still_renders_after_a_refusal(start_server, chat_gguf):
     s = start_server(chat_gguf, "--api-key", KEY)
     cl = s.client()
