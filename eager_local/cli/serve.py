@@ -26,6 +26,9 @@ def register(sub) -> None:
                    help="require 'Authorization: Bearer KEY' on /v1 (default: $EAGER_API_KEY, else none)")
     g.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
                    help="let web pages from ORIGIN call the server (CORS; repeatable; '*' for any)")
+    g.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="answer requests whose Host is NAME, e.g. a reverse proxy's name (repeatable; "
+                        "localhost, 127.0.0.1 and [::1] always are)")
     g.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY, metavar="N",
                    help="requests decoded together, one batched decode per step "
                         f"(1: one at a time; default {DEFAULT_CONCURRENCY})")
@@ -42,18 +45,18 @@ def register(sub) -> None:
 def main(args) -> int:
     for module in ("starlette", "uvicorn", "jinja2"):
         require(module, "eager serve")
+    from ..server.access import exposure_warning, is_loopback
     from ..server.limits import ServerConfig
     from ..server.listener import bind, serve
 
     cfg = ServerConfig(
         model_id="", host=args.host, port=args.port, api_key=args.api_key,
-        allow_origins=tuple(args.allow_origin),
+        allow_origins=tuple(args.allow_origin), allow_hosts=tuple(args.allow_host),
         max_queue=args.max_queue, concurrency=args.concurrency, max_tokens=args.max_tokens, max_body=args.max_body,
     ).validate()
     bind(args.host, args.port).close()  # a taken port fails before the model loads
-    if args.host not in ("127.0.0.1", "localhost", "::1") and not args.api_key:
-        print(f"eager serve: listening on {args.host} without --api-key: anyone who can reach "
-              "this machine can use the model", file=sys.stderr)
+    if not is_loopback(args.host) and not args.api_key:
+        print(exposure_warning(args.host, args.allow_host), file=sys.stderr)
     model = load_model_from_args(args)
     cfg = replace(
         cfg, model_id=model.spec.alias or os.path.basename(model.info.path),

@@ -47,7 +47,7 @@ def main(args) -> int:
 
     from ..errors import OutputError, SettingsError
     from ..evaluation.sweep import configurations, parse_thetas
-    from ..files.user_files import expand_path
+    from ..files.user_files import check_output_path, expand_path
     from .eval import check_eval_args
 
     if args.method != "sweep":
@@ -62,7 +62,12 @@ def main(args) -> int:
         raise OutputError(f"--out {out} is a file: give a directory (it is created if missing)")
     if not out.parent.is_dir():
         raise OutputError(f"--out {out}: its parent directory does not exist (mkdir -p {out.parent})")
-    out.mkdir(exist_ok=True)
+    try:
+        out.mkdir(exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"--out {out}: cannot create the directory ({e.strerror}); give a writable place") from None
+    for name in ("sweep.png", "sweep.svg"):  # the plot, written at the end: refused now
+        check_output_path(out / name, "plot", "a directory where the plot can be written")
     configs = configurations(thetas, adapt=args.adapt, full=args.full, prune=args.prune == "confidence")
     return _run(args, base.with_(method="eager"), ds, fmt, Path(out), configs)
 

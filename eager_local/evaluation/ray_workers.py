@@ -68,6 +68,11 @@ class EvalWorker:
         return [rec for _, rec in finished(self.model, tasks, work, concurrency, self.work.cancel)]
 
 
+#: What to do when no cluster answers (the end of every refusal to join one).
+NO_CLUSTER = ("start one with `ray start --head` and pass its address (host:6379), "
+              "or use `--ray local` for a new cluster on this machine")
+
+
 def connect(address: str) -> bool:
     """Join the Ray cluster at ``address`` (``auto``: the one this machine belongs to;
     ``local``: a new one on this machine). False when this process was already in one."""
@@ -79,9 +84,8 @@ def connect(address: str) -> bool:
     try:
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
     except Exception as e:  # noqa: BLE001 (ConnectionError, ValueError, RuntimeError ...)
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise RayError(f"cannot join a Ray cluster at {address!r} ({first}): start one with "
-                       "`ray start --head`, or pass its address (host:6379)") from None
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise RayError(f"cannot join a Ray cluster at {address!r} ({first}): {NO_CLUSTER}") from None
     return True
 
 
@@ -93,11 +97,13 @@ def check_reachable(address: str) -> None:
     host, sep, port = address.rpartition(":")
     if not sep or not port.isdigit() or "//" in address:
         return
+    if not 0 < int(port) <= 65535 or len(address) > 1000:
+        raise RayError(f"--ray {address[:100]!r}: the port must be between 1 and 65535 (host:6379)")
     try:
         socket.create_connection((host, int(port)), timeout=10).close()
-    except OSError as e:
-        raise RayError(f"cannot join a Ray cluster at {address!r}: nothing answers there ({e.strerror or e}); "
-                       "start one with `ray start --head`, or check the address (host:6379)") from None
+    except (OSError, ValueError, UnicodeError) as e:
+        raise RayError(f"cannot join a Ray cluster at {address!r}: nothing answers there "
+                       f"({getattr(e, 'strerror', None) or e}); {NO_CLUSTER}") from None
 
 
 def worker_count(workers: int | None, cpus: int, gpus: float) -> int:

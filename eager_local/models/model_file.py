@@ -2,7 +2,8 @@
 
 llama.cpp can abort the process on a damaged file, so a file is read here
 first: it must exist, be a regular non-empty file, start with the GGUF magic,
-and be at least as long as its own tensor table says.
+be at least as long as its own tensor table says, and hold no two tensors whose
+data overlap (a downloaded GGUF is untrusted input).
 """
 
 from __future__ import annotations
@@ -214,22 +215,38 @@ def _read_metadata(r: _Reader, n_kv: int) -> tuple[int, dict]:
 
 
 def _tensor_end(r: _Reader, n_tensors: int, alignment: int) -> int:
-    """Bytes the file needs for the tensors its table describes."""
+    """Bytes the file needs for the tensors its table describes; ValueError when two
+    tensors' data overlap (a file built to make a loader read one tensor through another)."""
     from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
 
-    end = 0
+    spans = []
     for _ in range(n_tensors):
-        r.rd_str()
-        dims = [r.rd("Q") for _ in range(r.rd("I"))]
+        name = r.rd_str()
+        n_dims = r.rd("I")
+        if n_dims > 4:  # GGML_MAX_DIMS
+            raise ValueError(f"tensor {name[:64]!r} has {n_dims} dimensions (at most 4)")
+        dims = [r.rd("Q") for _ in range(n_dims)]
         ggml_type, offset = r.rd("I"), r.rd("Q")
         block, type_size = GGML_QUANT_SIZES[GGMLQuantizationType(ggml_type)]
         n = 1
         for d in dims:
             n *= d
-        end = max(end, offset + n // block * type_size)
+        spans.append((offset, offset + n // block * type_size, name))
+    _check_overlap(spans)
     start = r.f.tell()
     start += (-start) % alignment
-    return start + end
+    return start + max((end for _, end, _ in spans), default=0)
+
+
+def _check_overlap(spans: list) -> None:
+    """ValueError naming the first two tensors whose [offset, end) ranges overlap."""
+    last_end, last_name = 0, b""
+    for offset, end, name in sorted(s for s in spans if s[1] > s[0]):
+        if offset < last_end:
+            raise ValueError(f"tensor {name[:64].decode(errors='replace')!r} overlaps tensor "
+                             f"{last_name[:64].decode(errors='replace')!r} in the data section")
+        if end > last_end:
+            last_end, last_name = end, name
 
 
 def _missing_bytes(tokens) -> int:

@@ -131,9 +131,20 @@ def load_registry(user_file: Path | None = None) -> Registry:
     return Registry(default, models, tuple(str(f) for f in files))
 
 
+#: Largest models.toml read (a registry is a few kilobytes).
+MAX_TOML_BYTES = 4 << 20
+
+
+def read_toml_text(f: Path) -> str:
+    """The text of a models.toml, at most MAX_TOML_BYTES, only from a regular file."""
+    from ..files.user_files import read_user_file
+
+    return read_user_file(f, "the file", ConfigError, "a TOML file", limit=MAX_TOML_BYTES).decode("utf-8")
+
+
 def _read(f: Path) -> tuple[str | None, dict[str, dict]]:
     try:
-        doc = tomllib.loads(f.read_text(encoding="utf-8"))
+        doc = tomllib.loads(read_toml_text(f))
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{f}: {e}; fix the syntax") from None
     except (OSError, UnicodeDecodeError) as e:

@@ -3,16 +3,19 @@
 Read with tomllib, changed as a dict, written back whole by a small serializer
 for the flat keys a model entry has (strings, numbers, lists of strings), to a
 temporary file that then replaces the old one (a crash never leaves half a
-file). Comments do not survive a rewrite: a file that had any is first copied
+file), under a lock, so concurrent edits lose no entry. Comments do not survive a rewrite: a file that had any is first copied
 to ``models.toml.bak``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import re
 import shutil
+import time
 import tomllib
 from pathlib import Path
 
@@ -31,10 +34,12 @@ def alias_for(path: Path) -> str:
 
 def read_user(file: Path) -> dict:
     """The user's file as a dict ({} when it does not exist)."""
+    from .registry import read_toml_text
+
     if not file.is_file():
         return {}
     try:
-        return tomllib.loads(file.read_text(encoding="utf-8"))
+        return tomllib.loads(read_toml_text(file))
     except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{file}: cannot read it ({e}); fix it before `eager models add/rm`") from None
 
@@ -52,25 +57,61 @@ def add_model(path: str, alias: str | None, make_default: bool, known: set[str],
         raise ModelError(f"alias {alias!r}: use letters, digits, '.', '_' and '-' (starting with a letter or digit)")
     if alias in known:
         raise ModelError(f"{alias!r} already names a model: pick another ⟨alias⟩, or `eager models rm {alias}` first")
-    doc = read_user(file)
-    doc.setdefault("models", {})[alias] = {"path": str(gguf)}
-    if make_default:
-        doc["default"] = alias
-    write_user(doc, file)
+    with edit_lock(file):  # read, change and write as one step: a concurrent add loses nothing
+        doc = read_user(file)
+        if alias in doc.get("models", {}):
+            raise ModelError(f"{alias!r} already names a model: pick another ⟨alias⟩, or "
+                             f"`eager models rm {alias}` first")
+        doc.setdefault("models", {})[alias] = {"path": str(gguf)}
+        if make_default:
+            doc["default"] = alias
+        write_user(doc, file)
     return alias, file
 
 
 def remove_model(alias: str, file: Path | None = None) -> Path:
     """Remove ``[models.ALIAS]`` (and a ``default`` naming it) from the user's file."""
     file = file or locations.user_models_toml()
-    doc = read_user(file)
-    if alias not in doc.get("models", {}):
-        raise ModelError(f"{alias!r} is not in your models.toml ({file}); `eager models` lists the aliases")
-    del doc["models"][alias]
-    if doc.get("default") == alias:
-        del doc["default"]
-    write_user(doc, file)
+    with edit_lock(file):
+        doc = read_user(file)
+        if alias not in doc.get("models", {}):
+            raise ModelError(f"{alias!r} is not in your models.toml ({file}); `eager models` lists the aliases")
+        del doc["models"][alias]
+        if doc.get("default") == alias:
+            del doc["default"]
+        write_user(doc, file)
     return file
+
+
+#: Longest an edit waits for another `eager models add/rm` to finish, in seconds.
+LOCK_WAIT_S = 30.0
+
+
+@contextlib.contextmanager
+def edit_lock(file: Path):
+    """Hold an exclusive lock on ``file``'s edits, waiting up to LOCK_WAIT_S for another
+    editor. The lock is on the file's directory (the file itself is replaced on each
+    write, and a lock file would be left behind)."""
+    file.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(file.parent, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as e:
+        raise ConfigError(f"{file}: cannot lock it for editing ({e.strerror}); check the directory's "
+                          "permissions") from None
+    try:
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise ConfigError(f"{file} is being changed by another `eager models add/rm` "
+                                      f"(waited {LOCK_WAIT_S:g} s): try again when it has finished") from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def write_user(doc: dict, file: Path) -> None:

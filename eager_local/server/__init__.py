@@ -10,6 +10,8 @@ Modules, one noun each:
 - ``choices``   core events and results -> choices, forks and text deltas (the only
                 module that reads the core's event names)
 - ``responses`` response bodies and stream chunks in OpenAI's shape
+- ``access``    Host and Origin checks (a 403 before any work: DNS rebinding)
+- ``template_process`` the bounded child process that renders chat templates
 - ``app``       the Starlette application: routes, auth, body size, error handlers
 - ``listener``  uvicorn: binds the socket, prints the URL, shuts down cleanly
 

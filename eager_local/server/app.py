@@ -13,6 +13,7 @@ import contextlib
 import hmac
 import json
 import logging
+import os
 import secrets
 import time
 from dataclasses import replace
@@ -26,6 +27,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from ..errors import EagerError
+from .access import AccessGuard
+from . import chat as chat_module
 from .choices import DeltaStream
 from .errors import ApiError, from_eager, internal_error
 from .limits import ServerConfig
@@ -40,7 +43,7 @@ log = logging.getLogger("eager_local.server")
 def create_app(model, cfg: ServerConfig, worker: Worker | None = None) -> Starlette:
     """The ASGI app serving ``model``; the worker thread runs for the app's lifespan."""
     worker = worker or Worker(model, cfg.max_queue, cfg.concurrency)
-    chat = chat_format(model)
+    chat = replace(chat_format(model), source=os.path.basename(str(model.info.path)))
     piece = model.engine.piece
     started = int(time.time())
 
@@ -51,6 +54,7 @@ def create_app(model, cfg: ServerConfig, worker: Worker | None = None) -> Starle
             yield
         finally:
             await asyncio.to_thread(worker.stop)
+            await asyncio.to_thread(chat_module.close)
 
     async def health(request: Request):
         return JSONResponse({"status": "ok", "model": cfg.model_id, **worker.health()})
@@ -78,7 +82,8 @@ def create_app(model, cfg: ServerConfig, worker: Worker | None = None) -> Starle
         _check_model(req, cfg)
         if chat.stops:
             req = replace(req, stop=tuple(dict.fromkeys(req.stop + chat.stops)))
-        return await _answer(request, req, chat.render(req.messages), worker, cfg, piece)
+        prompt = await asyncio.to_thread(chat.render, req.messages)  # bounded: template_process.py
+        return await _answer(request, req, prompt, worker, cfg, piece)
 
     routes = [
         Route("/health", health, methods=["GET"]),
@@ -88,7 +93,7 @@ def create_app(model, cfg: ServerConfig, worker: Worker | None = None) -> Starle
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
     ]
     handlers = {ApiError: _api_error, HTTPException: _http_error, Exception: _bug}
-    middleware = []
+    middleware = [Middleware(AccessGuard, cfg=cfg)]  # foreign Host or Origin: 403 before any work
     if cfg.allow_origins:  # browser apps (mikupad, …) on other origins
         middleware.append(Middleware(CORSMiddleware, allow_origins=list(cfg.allow_origins),
                                      allow_methods=["GET", "POST"], allow_headers=["*"]))
@@ -176,6 +181,12 @@ async def read_json(request: Request, cfg: ServerConfig):
                        code="invalid_json") from None
     except json.JSONDecodeError as e:
         raise ApiError(400, f"body: not valid JSON ({e.msg} at line {e.lineno} column {e.colno})",
+                       param="body", code="invalid_json") from None
+    except RecursionError:
+        raise ApiError(400, "body: JSON nested too deeply; send a flat JSON object", param="body",
+                       code="invalid_json") from None
+    except ValueError:  # an integer of more than 4300 digits
+        raise ApiError(400, "body: a number with more than 4300 digits; send ordinary numbers",
                        param="body", code="invalid_json") from None
 
 

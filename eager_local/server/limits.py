@@ -29,7 +29,9 @@ class ServerConfig:
     api_key: str | None = None
     """When set, every /v1 request needs ``Authorization: Bearer <api_key>``."""
     allow_origins: tuple[str, ...] = ()
-    """Web origins whose pages may call the server (CORS); none by default."""
+    """Web origins whose pages may call the server (CORS); none by default (loopback pages may)."""
+    allow_hosts: tuple[str, ...] = ()
+    """Host header names answered besides localhost, 127.0.0.1 and [::1] (a reverse proxy's name)."""
     max_queue: int = DEFAULT_MAX_QUEUE
     """Requests that may wait while ``concurrency`` are decoding; more get 429."""
     concurrency: int = DEFAULT_CONCURRENCY

@@ -261,10 +261,14 @@ def _compiles(template: str, model) -> str | None:
     import jinja2
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+    if len(template) > 1 << 20:  # real templates are a few kB; the parse below runs here
+        log.warning("the chat template of %s is %d characters long; chat uses a plain transcript",
+                    model.info.path, len(template))
+        return None
     try:
         ImmutableSandboxedEnvironment().parse(template)
         return template
-    except jinja2.TemplateError as e:
+    except (jinja2.TemplateError, RecursionError) as e:  # RecursionError: nested 100,000 deep
         log.warning("the chat template of %s does not compile (%s); chat uses a plain "
                     "transcript", model.info.path, e)
         return None

@@ -38,7 +38,8 @@ pytestmark = pytest.mark.fuzz
 ROOT = Path(__file__).resolve().parents[2]
 ALARM_S = 30
 #: examples per property, per CI run (the sum is reported in docs/reliability.md)
-EXAMPLES = {"argv": 200, "dataset": 300, "report": 300, "load": 300, "resume": 100, "gguf": 8}
+EXAMPLES = {"argv": 200, "dataset": 300, "report": 300, "load": 300, "resume": 100, "gguf": 8,
+            "tensors": 60}
 
 
 #: EAGER_FUZZ_SCALE=10 runs ten times as many examples (for a long local hunt)
@@ -341,3 +342,48 @@ def test_gguf_byte_flips_never_abort(tiny_gguf, tmp_path_factory, flips):
     assert proc.returncode == 0, (proc.returncode, flips, proc.stdout[-500:], proc.stderr[-2000:])
     outcomes = proc.stdout.splitlines()
     assert len(outcomes) == len(files) and all(o == "ok" or o.startswith("refused ") for o in outcomes), outcomes
+
+
+# ---------------------------------------------------------------- GGUF tensor offsets
+
+
+@pytest.fixture(scope="module")
+def tensor_table(tiny_gguf):
+    import gguf
+
+    r = gguf.GGUFReader(tiny_gguf)
+    size = Path(tiny_gguf).stat().st_size
+    return [(int(t.field.parts[-1][0]), int(t.n_bytes)) for t in r.tensors], size - r.data_offset
+
+
+@fuzz("tensors")
+@given(moves=st.lists(st.tuples(st.integers(0, 20), st.one_of(st.integers(0, 1 << 19), st.integers(0, 1 << 64 - 1))),
+                      min_size=1, max_size=3))
+def test_gguf_tensor_offsets_overlap_or_past_end_are_refused(tiny_gguf, tmp_path_factory, tensor_table, moves):
+    """Any tensor moved anywhere: the pre-check refuses exactly the layouts whose data
+    overlap or run past the end of the file (one line), and passes the others."""
+    import gguf
+
+    from eager_local.models.model_file import check_gguf
+
+    spans, data_size = tensor_table
+    spans = list(spans)
+    p = tmp_path_factory.mktemp("tensors") / "moved.gguf"
+    p.write_bytes(Path(tiny_gguf).read_bytes())
+    r = gguf.GGUFReader(p, "r+")
+    for i, off in moves:
+        r.tensors[i].field.parts[-1][0] = off
+        spans[i] = (off, spans[i][1])
+    r.data.flush()
+    del r
+    ordered = sorted((o, o + n) for o, n in spans if n)
+    overlap = any(b[0] < a[1] for a, b in zip(ordered, ordered[1:]))
+    past_end = max(e for _, e in ordered) > data_size
+    try:
+        check_gguf(p)
+        refused = None
+    except EagerError as e:
+        refused = e.one_line()
+    assert (refused is not None) == (overlap or past_end), (moves, refused)
+    if refused:
+        assert "\n" not in refused and "moved.gguf" in refused
