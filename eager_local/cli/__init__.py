@@ -39,6 +39,20 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message}\n" if message.startswith("unknown option") else
                   f"{self.prog}: {message} (see {self.prog} --help)\n")
 
+    def parse_known_args(self, args=None, namespace=None):
+        return super().parse_known_args(self._optional_values(args), namespace)
+
+    def _optional_values(self, args):
+        """``--prune "a prompt"``: an option whose value is optional and one word does not take
+        text with spaces in it (a prompt) as its value; it stands alone (its ``const``)."""
+        args = list(sys.argv[1:] if args is None else args)
+        for i, a in enumerate(args[:-1]):
+            action = self._option_string_actions.get(a)
+            if (action is not None and action.nargs == "?" and action.choices
+                    and not args[i + 1].startswith("-") and len(args[i + 1].split()) > 1):
+                args[i] = f"{a}={action.const}"
+        return args
+
     def parse_args(self, args=None, namespace=None):
         ns, extras = self.parse_known_args(args, namespace)
         if extras:

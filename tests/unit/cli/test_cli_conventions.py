@@ -92,3 +92,13 @@ def test_every_parser_refuses_abbreviations():
         assert q.allow_abbrev is False, q.prog
         if q._subparsers is not None:
             stack += list(q._subparsers._group_actions[0].choices.values())
+
+
+def test_a_bare_prune_before_a_prompt_leaves_the_prompt_alone(capsys):
+    p = build_parser()
+    args = p.parse_args(["run", "--prune", "Tom had 15 marbles. He lost 6.", "-M", "8"])
+    assert args.prune == "confidence" and args.prompt == "Tom had 15 marbles. He lost 6."
+    assert p.parse_args(["run", "--prune", "none", "a prompt"]).prune == "none"
+    with pytest.raises(SystemExit) as e:
+        p.parse_args(["run", "--prune", "entropy", "a prompt"])
+    assert e.value.code == 2 and "invalid choice: 'entropy'" in capsys.readouterr().err
