@@ -70,3 +70,16 @@ def make_app(delay: float = 0.0, n_ctx: int = 4096, eog=(1,), prompt_format: str
     kw.setdefault("prompt", "Once upon a time")
     return EagerApp(loader=fake_loader(delay, n_ctx, eog, prompt_format, prefix_cache), choices=CHOICES,
                     model="fake", show_rates=False, **kw)
+
+
+def record_notes(app) -> list[tuple[str, str]]:
+    """Capture (severity, message) of every notification the app shows."""
+    notes = []
+    original = app.notify
+
+    def notify(message, *a, severity="information", **kw):
+        notes.append((severity, str(message)))
+        return original(message, *a, severity=severity, **kw)
+
+    app.notify = notify
+    return notes

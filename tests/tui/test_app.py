@@ -13,23 +13,10 @@ from tui.widgets.sequence_tree import SequenceTreeView
 from tui.widgets.controls import Controls
 from tui.widgets.inspector import Inspector, inspect_text
 from tui.widgets.token_view import TokenView
-from tui_fakes import make_app
+from tui_fakes import make_app, record_notes
 
 SIZE = (120, 36)
 pytestmark = pytest.mark.asyncio
-
-
-def record_notes(app: EagerApp) -> list[tuple[str, str]]:
-    """Capture (severity, message) of every notification the app shows."""
-    notes = []
-    original = app.notify
-
-    def notify(message, *a, severity="information", **kw):
-        notes.append((severity, str(message)))
-        return original(message, *a, severity=severity, **kw)
-
-    app.notify = notify
-    return notes
 
 
 async def run_to_end(app, pilot):

@@ -10,21 +10,9 @@ import pytest
 from tui.screens.turn_dialog import TurnDialog
 from tui.widgets.sequence_tree import SequenceTreeView
 from tui.widgets.turn_history import TurnHistory
-from tui_fakes import make_app
+from tui_fakes import make_app, record_notes
 
 SIZE = (120, 36)
-
-
-def record_notes(app) -> list[tuple[str, str]]:
-    notes = []
-    original = app.notify
-
-    def notify(message, *a, severity="information", **kw):
-        notes.append((severity, str(message)))
-        return original(message, *a, severity=severity, **kw)
-
-    app.notify = notify
-    return notes
 
 
 async def finish(app, pilot) -> None:
