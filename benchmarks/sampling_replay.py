@@ -26,7 +26,6 @@ import importlib.util
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from eager_local.bench.sampling_section import best_cpu  # noqa: E402
 from eager_local.decoding import sampling  # noqa: E402
 
 PROMPT = "Once upon a time, in a small village"
@@ -84,15 +84,6 @@ def record(steps: int, taus: list[float], threads: int) -> dict[float, np.ndarra
         out[tau] = np.stack(r.rows)
     e.close()
     return out
-
-
-def best_cpu(f, repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.thread_time()
-        f()
-        best = min(best, time.thread_time() - t)
-    return best
 
 
 def llama_chain(tau: float, top_p: float):

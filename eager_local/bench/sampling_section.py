@@ -125,12 +125,13 @@ def row_costs(recorded: list[np.ndarray], s: Settings) -> tuple[float | None, fl
         return None, None
     tau, k, p = s.temperature, s.top_k_entropy, s.top_p
     n = sum(len(x) for x in recorded)
-    new = _best_cpu(lambda: [sampling.distributions(x, tau, k, top_p=p, exact_probs=False) for x in recorded])
-    ref = _best_cpu(lambda: [sampling.reference_rows(x, tau, k, p) for x in recorded])
+    new = best_cpu(lambda: [sampling.distributions(x, tau, k, top_p=p, exact_probs=False) for x in recorded])
+    ref = best_cpu(lambda: [sampling.reference_rows(x, tau, k, p) for x in recorded])
     return 1e6 * new / n, 1e6 * ref / n
 
 
-def _best_cpu(f, rounds: int = 2) -> float:
+def best_cpu(f, rounds: int = 2) -> float:
+    """The least CPU time (this thread) of ``rounds`` calls of ``f``."""
     best = float("inf")
     for _ in range(rounds):
         t = time.thread_time()

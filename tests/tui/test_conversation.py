@@ -97,16 +97,22 @@ async def test_empty_message_and_no_run_are_refused_with_one_line():
         assert app.live is first and not app.running
 
 
-@pytest.mark.asyncio
-async def test_save_and_load_keep_the_conversation(tmp_path):
-    path = tmp_path / "chat.json"
+async def saved_chat(path, seq: int):
+    """A chat model's run "hi", a second turn "more" on sequence ``seq``, saved to ``path``;
+    returns the conversation."""
     app = make_app(prompt_format="chat", prompt="hi")
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f5")
         await finish(app, pilot)
-        await next_turn(app, pilot, 1, "more")
+        await next_turn(app, pilot, seq, "more")
         app.save_to(str(path))
-        conv = app.live.conversation
+        return app.live.conversation
+
+
+@pytest.mark.asyncio
+async def test_save_and_load_keep_the_conversation(tmp_path):
+    path = tmp_path / "chat.json"
+    conv = await saved_chat(path, 1)
     doc = json.loads(path.read_text())
     assert doc["conversation"]["mode"] == "chat" and len(doc["conversation"]["turns"]) == 2
 
@@ -125,12 +131,7 @@ async def test_save_and_load_keep_the_conversation(tmp_path):
 async def test_a_chat_conversation_on_a_raw_model_is_refused(tmp_path):
     """Row turn-model-changed of docs/bad-input.md."""
     path = tmp_path / "chat.json"
-    app = make_app(prompt_format="chat", prompt="hi")
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("f5")
-        await finish(app, pilot)
-        await next_turn(app, pilot, 0, "more")
-        app.save_to(str(path))
+    await saved_chat(path, 0)
     app2 = make_app(load=str(path))  # the same name now loads a raw model
     async with app2.run_test(size=SIZE) as pilot:
         notes = record_notes(app2)
